@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "util/cleanup.h"
+
+/* Named maximums for everything the configuration can make us hold. */
+#define CONFIG_FILE_MAX (4U * 1024U * 1024U)
+#define CONFIG_SECRETS_MAX 100000U
+#define CONFIG_ERRORS_MAX 100U
+#define CONFIG_DEFAULT_PATH "/etc/secretsyncd/secretsyncd.conf"
+#define TEMPLATE_FILE_MAX (1024U * 1024U)
+
+typedef struct Store Store;
+
+typedef struct RemoteRef {
+        char *key;
+        char *property; /* NULL: the whole secret string */
+        char *version;  /* NULL: latest */
+} RemoteRef;
+
+typedef struct DataRef {
+        char *secret_key;
+        RemoteRef remote;
+        unsigned line;
+} DataRef;
+
+typedef struct DataFrom {
+        RemoteRef extract;
+        unsigned line;
+} DataFrom;
+
+typedef enum FileFormat {
+        FILE_FORMAT_ENV,
+        FILE_FORMAT_JSON,
+        FILE_FORMAT_RAW,
+        FILE_FORMAT_DIR,
+        FILE_FORMAT_TEMPLATE,
+        _FILE_FORMAT_MAX,
+} FileFormat;
+
+typedef struct FileTarget {
+        char *path;
+        FileFormat format;
+        char *key;           /* raw */
+        char *template_text; /* template: inline, or the content of template_file */
+        char *template_file;
+        char *owner, *group;
+        uid_t uid;
+        gid_t gid;
+        mode_t mode;
+        char **on_change; /* argv, NULL-terminated; NULL if none */
+        uint64_t on_change_timeout_usec;
+        unsigned line;
+} FileTarget;
+
+typedef enum CreationPolicy {
+        CREATION_OWNER,
+        CREATION_MERGE,
+        CREATION_ORPHAN,
+        CREATION_NONE,
+        _CREATION_MAX,
+} CreationPolicy;
+
+typedef enum DeletionPolicy {
+        DELETION_RETAIN,
+        DELETION_DELETE,
+        _DELETION_MAX,
+} DeletionPolicy;
+
+typedef struct KubeTarget {
+        char *namespace;
+        char *name;
+        char *type;
+        CreationPolicy creation_policy;
+        DeletionPolicy deletion_policy;
+        char **labels;      /* "key=value" */
+        char **annotations; /* "key=value" */
+        char **rollout_restart;
+        unsigned line;
+} KubeTarget;
+
+typedef struct SecretConfig {
+        char *name;
+        char *store_name;
+        Store *store; /* resolved, borrowed from Config.stores */
+        uint64_t refresh_interval_usec;
+        DataRef *data;
+        size_t n_data;
+        DataFrom *data_from;
+        size_t n_data_from;
+        KubeTarget *kubernetes; /* NULL: no Kubernetes target */
+        FileTarget *files;
+        size_t n_files;
+        unsigned line;
+} SecretConfig;
+
+typedef struct KubeConfig {
+        bool present;
+        char *kubeconfig; /* NULL: in-cluster service account */
+        bool leader_election;
+        char *lease_namespace;
+        char *lease_name;
+        char *identity;
+        uint64_t lease_duration_usec;
+        uint64_t renew_deadline_usec;
+        uint64_t retry_period_usec;
+        unsigned line;
+} KubeConfig;
+
+typedef struct DaemonConfig {
+        uint64_t refresh_interval_usec;
+        unsigned max_concurrent_requests;
+        uint64_t min_backoff_usec;
+        uint64_t max_backoff_usec;
+        int log_level; /* syslog priority */
+        char *runtime_dir;
+        char *state_dir;
+} DaemonConfig;
+
+typedef struct Config {
+        char *path;
+        DaemonConfig daemon;
+        Store **stores;
+        size_t n_stores;
+        KubeConfig kubernetes;
+        SecretConfig *secrets;
+        size_t n_secrets;
+} Config;
+
+/* Errors are collected, each "FILE:LINE: message", so --check-config reports them all. */
+typedef struct ConfigParser {
+        const char *path;
+        char **errors;
+        size_t n_errors;
+        bool strict_modes;
+} ConfigParser;
+
+/* Parse and validate. On failure returns -EINVAL (or -errno for I/O), and the messages are
+ * in *ret_errors (a strv, also on success when NULL is not passed: empty). */
+int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_errors);
+Config *config_free(Config *c);
+static inline void config_freep(Config **c) {
+        config_free(*c);
+}
+#define _cleanup_config_ _cleanup_(config_freep)
+
+/* libconfig syntax with defaults filled in; secrets shown as "<redacted>" when redact. */
+int config_dump(const Config *c, FILE *f, bool redact);
+/* Canonical unredacted text of one store or secret, to tell on reload what changed.
+ * The caller wipes and frees it (it may hold fake-store values). */
+char *config_store_fingerprint(const Store *s);
+char *config_secret_fingerprint(const SecretConfig *s);
+
+const SecretConfig *config_find_secret(const Config *c, const char *name);
+Store *config_find_store(const Config *c, const char *name);
+
+const char *file_format_to_string(FileFormat f);
+const char *creation_policy_to_string(CreationPolicy p);
+const char *deletion_policy_to_string(DeletionPolicy p);
+const char *log_level_to_string(int level);
+int log_level_from_string(const char *s);
+
+bool config_name_valid(const char *s);
+bool config_secret_key_valid(const char *s);
+bool config_env_name_valid(const char *s);
+
+/* ---- helpers for providers' parse_config/dump_config ---- */
+void config_error(ConfigParser *p, const config_setting_t *s, const char *fmt, ...) _printf_(3, 4);
+/* Every member of group must be in allowed (NULL-terminated); reports the others. */
+void config_check_keys(ConfigParser *p, const config_setting_t *group, const char *const *allowed);
+int config_get_string(ConfigParser *p, const config_setting_t *group, const char *name, bool required,
+                      char **ret);
+int config_get_int(ConfigParser *p, const config_setting_t *group, const char *name, long long min,
+                   long long max, long long *ret);
+int config_get_bool(ConfigParser *p, const config_setting_t *group, const char *name, bool *ret);
+int config_get_duration(ConfigParser *p, const config_setting_t *group, const char *name, uint64_t *ret);
+int config_get_strv(ConfigParser *p, const config_setting_t *group, const char *name, char ***ret);
+/* A path to a credential: absolute; if it exists, strict modes are checked. */
+int config_get_credential_file(ConfigParser *p, const config_setting_t *group, const char *name,
+                               bool required, char **ret);
+/* OpenSSH-style strict modes: owned by root (or us), not writable by group or others. The
+ * message names the file and the fix. */
+int config_check_file_trust(const char *path, char **ret_message);
+
+typedef struct ConfigDump {
+        FILE *f;
+        int indent;
+        bool redact;
+} ConfigDump;
+void config_dump_string(ConfigDump *d, const char *key, const char *value);
+void config_dump_secret(ConfigDump *d, const char *key, const char *value);
+void config_dump_int(ConfigDump *d, const char *key, long long value);
+void config_dump_bool(ConfigDump *d, const char *key, bool value);
+void config_dump_duration(ConfigDump *d, const char *key, uint64_t usec);
+void config_dump_strv(ConfigDump *d, const char *key, char *const *l);
+void config_dump_open(ConfigDump *d, const char *key);
+void config_dump_close(ConfigDump *d);
+void config_dump_quoted(FILE *f, const char *s);

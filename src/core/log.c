@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+#include "core/log.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-journal.h>
+
+static int max_level = LOG_INFO;
+static bool use_journal = false;
+
+static const struct {
+        const char *action; /* NULL: no SECRETSYNC_ACTION field */
+        const char *message_id;
+} actions[_LOG_ACTION_MAX] = {
+        [LOG_ACTION_NONE] = { NULL, NULL },
+        [LOG_ACTION_FETCHED] = { "fetched", SD_MESSAGE_SECRETSYNC_FETCHED },
+        [LOG_ACTION_WRITTEN] = { "written", SD_MESSAGE_SECRETSYNC_WRITTEN },
+        [LOG_ACTION_UNCHANGED] = { "unchanged", SD_MESSAGE_SECRETSYNC_UNCHANGED },
+        [LOG_ACTION_FAILED] = { "failed", SD_MESSAGE_SECRETSYNC_FAILED },
+        [LOG_ACTION_DELETED] = { "deleted", SD_MESSAGE_SECRETSYNC_DELETED },
+        [LOG_ACTION_AUTH_OK] = { "auth-ok", SD_MESSAGE_SECRETSYNC_AUTH_OK },
+        [LOG_ACTION_AUTH_FAILED] = { "auth-failed", SD_MESSAGE_SECRETSYNC_AUTH_FAILED },
+        [LOG_ACTION_RELOADED] = { "reloaded", SD_MESSAGE_SECRETSYNC_RELOADED },
+        [LOG_ACTION_RELOAD_REJECTED] = { "reload-rejected", SD_MESSAGE_SECRETSYNC_RELOAD_REJECTED },
+        [LOG_ACTION_COMMAND_RUN] = { "command-run", SD_MESSAGE_SECRETSYNC_COMMAND_RUN },
+        [LOG_ACTION_COMMAND_FAILED] = { "command-failed", SD_MESSAGE_SECRETSYNC_COMMAND_FAILED },
+        [LOG_ACTION_LEADER_ACQUIRED] = { "leader-acquired", SD_MESSAGE_SECRETSYNC_LEADER_ACQUIRED },
+        [LOG_ACTION_LEADER_LOST] = { "leader-lost", SD_MESSAGE_SECRETSYNC_LEADER_LOST },
+        [LOG_ACTION_STARTED] = { NULL, SD_MESSAGE_SECRETSYNC_STARTED },
+        [LOG_ACTION_STOPPED] = { NULL, SD_MESSAGE_SECRETSYNC_STOPPED },
+};
+
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+void log_setup(void) {
+        use_journal = stderr_is_journal();
+}
+
+void log_set_max_level(int level) {
+        max_level = level;
+}
+
+int log_get_max_level(void) {
+        return max_level;
+}
+
+const char *log_action_to_string(LogAction a) {
+        if (a < 0 || a >= _LOG_ACTION_MAX)
+                return NULL;
+        return actions[a].action;
+}
+
+static const char *priority_name(int p) {
+        static const char *const names[] = { "emerg", "alert", "crit", "error", "warning", "notice", "info", "debug" };
+        return p >= 0 && p <= 7 ? names[p] : "info";
+}
+
+int log_event(int priority, const LogEvent *ev, const char *format, ...) {
+        int ret = ev && ev->error ? -abs(ev->error) : 0;
+        char msg[2048];
+        va_list ap;
+
+        if (priority > max_level)
+                return ret;
+
+        va_start(ap, format);
+        vsnprintf(msg, sizeof(msg), format, ap);
+        va_end(ap);
+
+        if (use_journal) {
+                /* sd_journal_send() takes a NULL-terminated list; build one with only the
+                 * fields that apply. */
+                struct iovec iov[12];
+                char *f[12] = { 0 };
+                size_t n = 0;
+
+#define ADD(...)                                                                       \
+        do {                                                                           \
+                if (asprintf(&f[n], __VA_ARGS__) >= 0) {                               \
+                        iov[n] = (struct iovec) { .iov_base = f[n], .iov_len = strlen(f[n]) }; \
+                        n++;                                                           \
+                }                                                                      \
+        } while (0)
+                ADD("MESSAGE=%s", msg);
+                ADD("PRIORITY=%d", priority);
+                ADD("SYSLOG_IDENTIFIER=secretsyncd");
+                if (ev) {
+                        if (actions[ev->action].message_id)
+                                ADD("MESSAGE_ID=%s", actions[ev->action].message_id);
+                        if (actions[ev->action].action)
+                                ADD("SECRETSYNC_ACTION=%s", actions[ev->action].action);
+                        if (ev->secret)
+                                ADD("SECRETSYNC_SECRET=%s", ev->secret);
+                        if (ev->store)
+                                ADD("SECRETSYNC_STORE=%s", ev->store);
+                        if (ev->target)
+                                ADD("SECRETSYNC_TARGET=%s", ev->target);
+                        if (ev->remote_key)
+                                ADD("SECRETSYNC_REMOTE_KEY=%s", ev->remote_key);
+                        if (ev->version)
+                                ADD("SECRETSYNC_VERSION=%s", ev->version);
+                        if (ev->error)
+                                ADD("ERRNO=%d", abs(ev->error));
+                }
+#undef ADD
+                if (sd_journal_sendv(iov, (int) n) >= 0) {
+                        for (size_t i = 0; i < n; i++)
+                                free(f[i]);
+                        return ret;
+                }
+                for (size_t i = 0; i < n; i++)
+                        free(f[i]);
+                /* journald gone: fall through to stderr, which systemd still reads */
+        }
+
+        fprintf(stderr, "secretsyncd[%s]: %s%s%s\n", priority_name(priority),
+                ev && actions[ev->action].action ? actions[ev->action].action : "",
+                ev && actions[ev->action].action ? ": " : "", msg);
+        return ret;
+}

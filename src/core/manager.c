@@ -1,0 +1,915 @@
+/* SPDX-License-Identifier: MIT */
+/* The manager: the only module that knows both stores and sinks. One sd-event loop drives
+ * per-secret timers, store fetches, file writes, on_change commands, signals and sd_notify. */
+#include "core/manager.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+
+#include "core/command.h"
+#include "core/log.h"
+#include "core/schedule.h"
+#include "core/secret.h"
+#include "sinks/sink.h"
+#include "stores/store.h"
+#include "util/duration.h"
+#include "util/json.h"
+
+/* Kubernetes' limit on a Secret, and our cap on any one secret's data. */
+#define SECRET_DATA_BYTES_MAX (1024U * 1024U)
+#define TIMER_ACCURACY_USEC (1 * USEC_PER_SEC)
+#define STATUS_DELAY_USEC (200 * USEC_PER_MSEC)
+
+typedef struct SecretState SecretState;
+
+/* One remote key (and version) a sync reads; several data entries may share it. */
+typedef struct Slot {
+        SecretState *state;
+        char *key;
+        char *version_wanted;
+        SecBuf *value;
+        char *version;
+        int error;
+        char *message;
+} Slot;
+
+typedef struct PendingCommand {
+        Manager *m;
+        Command *cmd;
+        char *secret;
+        char *target;
+        char *program;
+        struct PendingCommand *prev, *next;
+} PendingCommand;
+
+struct SecretState {
+        Manager *m;
+        const SecretConfig *cfg; /* NULL once removed from the configuration */
+        sd_event_source *timer;
+        Slot *slots;
+        size_t n_slots;
+        unsigned outstanding;
+        unsigned failures;
+        unsigned gen;      /* bumped when cfg or its store changes */
+        unsigned sync_gen; /* gen the sync in flight started with */
+        int status;        /* 1: not attempted yet, 0: synced, -1: failing */
+        bool syncing;
+        bool resync;
+        SecretState *retired_next;
+};
+
+struct Manager {
+        sd_event *event;
+        Config *config;
+        char *config_path;
+        bool once;
+        int cli_log_level;
+        StoreContext store_ctx;
+
+        SecretState **states; /* parallel to config->secrets */
+        size_t n_states;
+        SecretState *retired; /* removed on reload while a sync was in flight */
+
+        PendingCommand *commands;
+        unsigned first_round_pending;
+        unsigned n_synced, n_failing;
+        bool ready;
+        bool stopping;
+        bool any_failed;
+        bool notify;
+        sd_event_source *status_timer;
+};
+
+static void secret_sync(SecretState *st);
+static void manager_maybe_exit(Manager *m);
+
+/* ---------------------------------------------------------------- status ---- */
+
+static void status_send(Manager *m, const char *extra) {
+        if (!m->notify)
+                return;
+        char b[256];
+        snprintf(b, sizeof(b), "%sSTATUS=%zu secrets: %u synced, %u failing%s", extra ? extra : "", m->n_states,
+                 m->n_synced, m->n_failing,
+                 m->first_round_pending > 0 ? ", first round in progress" : "");
+        sd_notify(false, b);
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        status_send(userdata, NULL);
+        return 0;
+}
+
+static void status_changed(Manager *m) {
+        if (!m->notify || m->stopping)
+                return;
+        /* Coalesce: one STATUS= per STATUS_DELAY_USEC, and no timer at all while idle. */
+        if (!m->status_timer) {
+                if (sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC, STATUS_DELAY_USEC,
+                                               STATUS_DELAY_USEC, on_status_timer, m) < 0)
+                        return;
+                return;
+        }
+        int enabled = SD_EVENT_OFF;
+        sd_event_source_get_enabled(m->status_timer, &enabled);
+        if (enabled == SD_EVENT_OFF) {
+                sd_event_source_set_time_relative(m->status_timer, STATUS_DELAY_USEC);
+                sd_event_source_set_enabled(m->status_timer, SD_EVENT_ONESHOT);
+        }
+}
+
+static void set_status(SecretState *st, int status) {
+        Manager *m = st->m;
+        if (st->status == status)
+                return;
+        if (st->status == 0)
+                m->n_synced--;
+        else if (st->status < 0)
+                m->n_failing--;
+        if (status == 0)
+                m->n_synced++;
+        else if (status < 0)
+                m->n_failing++;
+        st->status = status;
+        status_changed(m);
+}
+
+/* ----------------------------------------------------------------- slots ---- */
+
+static void slots_free(SecretState *st) {
+        for (size_t i = 0; i < st->n_slots; i++) {
+                free(st->slots[i].key);
+                free(st->slots[i].version_wanted);
+                secbuf_free(st->slots[i].value);
+                free(st->slots[i].version);
+                free(st->slots[i].message);
+        }
+        free(st->slots);
+        st->slots = NULL;
+        st->n_slots = 0;
+}
+
+static Slot *slot_find(SecretState *st, const RemoteRef *r) {
+        for (size_t i = 0; i < st->n_slots; i++)
+                if (streq(st->slots[i].key, r->key) && streq_ptr(st->slots[i].version_wanted, r->version))
+                        return &st->slots[i];
+        return NULL;
+}
+
+static int slot_add(SecretState *st, const RemoteRef *r) {
+        if (slot_find(st, r))
+                return 0;
+        Slot *s = &st->slots[st->n_slots];
+        *s = (Slot) { .state = st, .key = strdup(r->key), .version_wanted = r->version ? strdup(r->version) : NULL };
+        if (!s->key || (r->version && !s->version_wanted)) {
+                free(s->key);
+                free(s->version_wanted);
+                return -ENOMEM;
+        }
+        st->n_slots++;
+        return 0;
+}
+
+/* ----------------------------------------------------------------- state ---- */
+
+static SecretState *state_free(SecretState *st) {
+        if (!st)
+                return NULL;
+        sd_event_source_disable_unref(st->timer);
+        slots_free(st);
+        free(st);
+        return NULL;
+}
+
+static int on_secret_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        secret_sync(userdata);
+        return 0;
+}
+
+static void schedule_in(SecretState *st, uint64_t delay) {
+        Manager *m = st->m;
+        if (m->once || m->stopping)
+                return;
+        if (!st->timer) {
+                if (sd_event_add_time_relative(m->event, &st->timer, CLOCK_MONOTONIC, delay, TIMER_ACCURACY_USEC,
+                                               on_secret_timer, st) < 0) {
+                        log_error("secret '%s': cannot arm its timer", st->cfg->name);
+                        return;
+                }
+                return;
+        }
+        sd_event_source_set_time_relative(st->timer, delay);
+        sd_event_source_set_enabled(st->timer, SD_EVENT_ONESHOT);
+}
+
+static void unschedule(SecretState *st) {
+        if (st->timer)
+                sd_event_source_set_enabled(st->timer, SD_EVENT_OFF);
+}
+
+/* ------------------------------------------------------------- on_change ---- */
+
+static void pending_command_free(PendingCommand *pc) {
+        Manager *m = pc->m;
+        if (pc->prev)
+                pc->prev->next = pc->next;
+        else
+                m->commands = pc->next;
+        if (pc->next)
+                pc->next->prev = pc->prev;
+        command_free(pc->cmd);
+        free(pc->secret);
+        free(pc->target);
+        free(pc->program);
+        free(pc);
+}
+
+static void on_command_done(Command *c, int status, int sig, void *userdata) {
+        PendingCommand *pc = userdata;
+        Manager *m = pc->m;
+        LogEvent ev = { .secret = pc->secret, .target = pc->target };
+
+        if (status == 0) {
+                ev.action = LOG_ACTION_COMMAND_RUN;
+                log_event(LOG_INFO, &ev, "secret '%s': on_change command %s for %s succeeded", pc->secret,
+                          pc->program, pc->target);
+        } else {
+                ev.action = LOG_ACTION_COMMAND_FAILED;
+                if (status == -ETIME) {
+                        ev.error = ETIME;
+                        log_event(LOG_ERR, &ev, "secret '%s': on_change command %s for %s timed out and was killed",
+                                  pc->secret, pc->program, pc->target);
+                } else if (sig)
+                        log_event(LOG_ERR, &ev, "secret '%s': on_change command %s for %s was killed by signal %d",
+                                  pc->secret, pc->program, pc->target, sig);
+                else
+                        log_event(LOG_ERR, &ev, "secret '%s': on_change command %s for %s exited with status %d",
+                                  pc->secret, pc->program, pc->target, status);
+        }
+        pending_command_free(pc);
+        manager_maybe_exit(m);
+}
+
+static void run_on_change(Manager *m, const SecretConfig *sec, const FileTarget *t) {
+        PendingCommand *pc = calloc(1, sizeof(PendingCommand));
+        LogEvent ev = { .action = LOG_ACTION_COMMAND_FAILED, .secret = sec->name, .target = t->path };
+        if (!pc || !(pc->secret = strdup(sec->name)) || !(pc->target = strdup(t->path)) ||
+            !(pc->program = strdup(t->on_change[0]))) {
+                if (pc) {
+                        free(pc->secret);
+                        free(pc->target);
+                        free(pc);
+                }
+                ev.error = ENOMEM;
+                log_event(LOG_ERR, &ev, "secret '%s': cannot run on_change for %s: out of memory", sec->name, t->path);
+                return;
+        }
+        pc->m = m;
+        int r = command_run(m->event, t->on_change, sec->name, t->path, t->on_change_timeout_usec, on_command_done,
+                            pc, &pc->cmd);
+        if (r < 0) {
+                ev.error = r;
+                log_event(LOG_ERR, &ev, "secret '%s': cannot start on_change command %s for %s: %s", sec->name,
+                          t->on_change[0], t->path, strerror(-r));
+                free(pc->secret);
+                free(pc->target);
+                free(pc->program);
+                free(pc);
+                return;
+        }
+        pc->next = m->commands;
+        if (m->commands)
+                m->commands->prev = pc;
+        m->commands = pc;
+}
+
+/* ------------------------------------------------------------------ sync ---- */
+
+static int assemble(SecretState *st, SecretData **ret, char **ret_error) {
+        const SecretConfig *sec = st->cfg;
+        _cleanup_secret_data_ SecretData *d = secret_data_new();
+        int r;
+
+        if (!d)
+                return -ENOMEM;
+        /* data_from first, so explicit `data` entries win over extracted keys. */
+        for (size_t i = 0; i < sec->n_data_from; i++) {
+                const RemoteRef *x = &sec->data_from[i].extract;
+                Slot *s = slot_find(st, x);
+                _cleanup_secbuf_ SecBuf *sub = NULL;
+                _cleanup_secret_data_ SecretData *e = secret_data_new();
+                const SecBuf *doc = s->value;
+                if (!e)
+                        return -ENOMEM;
+                if (x->property) {
+                        r = json_secret_property(s->value, x->property, &sub);
+                        if (r < 0)
+                                goto property_error;
+                        doc = sub;
+                }
+                r = json_secret_extract(doc, e);
+                if (r == -EBADMSG) {
+                        if (asprintf(ret_error, "data_from: remote key '%s'%s%s is not a JSON object, so its keys cannot be extracted",
+                                     x->key, x->property ? " property " : "", x->property ? x->property : "") < 0)
+                                *ret_error = NULL;
+                        return r;
+                }
+                if (r < 0)
+                        return r;
+                for (size_t k = 0; k < e->n; k++) {
+                        if (!config_secret_key_valid(e->entries[k].key)) {
+                                if (asprintf(ret_error, "data_from: remote key '%s' has a key \"%s\" that is not a valid secret key ([-._a-zA-Z0-9]+)",
+                                             x->key, e->entries[k].key) < 0)
+                                        *ret_error = NULL;
+                                return -EINVAL;
+                        }
+                        r = secret_data_set(d, e->entries[k].key, TAKE_PTR(e->entries[k].value));
+                        if (r < 0)
+                                return r;
+                }
+                continue;
+        property_error:
+                if (asprintf(ret_error,
+                             r == -ENOENT ? "remote key '%s' has no property '%s'"
+                                          : "remote key '%s' is not a JSON object, so property '%s' cannot be selected",
+                             x->key, x->property) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        for (size_t i = 0; i < sec->n_data; i++) {
+                const DataRef *dr = &sec->data[i];
+                Slot *s = slot_find(st, &dr->remote);
+                SecBuf *v = NULL;
+                if (dr->remote.property) {
+                        r = json_secret_property(s->value, dr->remote.property, &v);
+                        if (r < 0) {
+                                if (asprintf(ret_error,
+                                             r == -ENOENT ? "secret_key '%s': remote key '%s' has no property '%s'"
+                                                          : "secret_key '%s': remote key '%s' is not a JSON object, so property '%s' cannot be selected",
+                                             dr->secret_key, dr->remote.key, dr->remote.property) < 0)
+                                        *ret_error = NULL;
+                                return r;
+                        }
+                } else if (!(v = secbuf_dup(s->value)))
+                        return -ENOMEM;
+                r = secret_data_set(d, dr->secret_key, v);
+                if (r < 0)
+                        return r;
+        }
+        size_t total = 0;
+        for (size_t i = 0; i < d->n; i++)
+                total += d->entries[i].value->len;
+        if (total > SECRET_DATA_BYTES_MAX) {
+                if (asprintf(ret_error, "the secret's data is %zu bytes, over the limit of %u", total,
+                             SECRET_DATA_BYTES_MAX) < 0)
+                        *ret_error = NULL;
+                return -EFBIG;
+        }
+        *ret = TAKE_PTR(d);
+        return 0;
+}
+
+static bool write_targets(SecretState *st, const SecretData *d) {
+        Manager *m = st->m;
+        const SecretConfig *sec = st->cfg;
+        bool ok = true;
+
+        for (size_t i = 0; i < sec->n_files; i++) {
+                const FileTarget *t = &sec->files[i];
+                _cleanup_free_ char *err = NULL;
+                bool changed = false;
+                LogEvent ev = { .secret = sec->name, .store = sec->store_name, .target = t->path };
+                int r = sink_file_write(t, d, &changed, &err);
+                if (r < 0) {
+                        ev.action = LOG_ACTION_FAILED;
+                        ev.error = r;
+                        log_event(LOG_ERR, &ev, "secret '%s': cannot write %s: %s", sec->name, t->path,
+                                  err ? err : strerror(-r));
+                        ok = false;
+                        continue;
+                }
+                ev.action = changed ? LOG_ACTION_WRITTEN : LOG_ACTION_UNCHANGED;
+                if (changed)
+                        log_event(LOG_INFO, &ev, "secret '%s': wrote %s (%s, %s:%s %04o)", sec->name, t->path,
+                                  file_format_to_string(t->format), t->owner, t->group, (unsigned) t->mode);
+                else
+                        log_event(LOG_INFO, &ev, "secret '%s': %s is up to date", sec->name, t->path);
+                if (changed && t->on_change)
+                        run_on_change(m, sec, t);
+        }
+        if (sec->kubernetes && sec->kubernetes->creation_policy != CREATION_NONE) {
+                char target[512];
+                snprintf(target, sizeof(target), "%s/%s", sec->kubernetes->namespace, sec->kubernetes->name);
+                LogEvent ev = { .action = LOG_ACTION_FAILED, .secret = sec->name, .store = sec->store_name,
+                                .target = target, .error = EOPNOTSUPP };
+                log_event(LOG_ERR, &ev,
+                          "secret '%s': cannot write Kubernetes Secret %s: Kubernetes targets are not supported by this "
+                          "build of secretsyncd yet",
+                          sec->name, target);
+                ok = false;
+        }
+        return ok;
+}
+
+static void secret_done(SecretState *st, bool ok) {
+        Manager *m = st->m;
+        const SecretConfig *sec = st->cfg;
+        bool first = st->status == 1;
+
+        if (ok) {
+                st->failures = 0;
+                set_status(st, 0);
+                schedule_in(st, schedule_refresh_delay(sec->refresh_interval_usec));
+                if (sec->refresh_interval_usec == 0)
+                        unschedule(st);
+        } else {
+                char b[DURATION_FORMAT_MAX];
+                st->failures++;
+                m->any_failed = true;
+                set_status(st, -1);
+                uint64_t delay = schedule_backoff_delay(st->failures, m->config->daemon.min_backoff_usec,
+                                                        m->config->daemon.max_backoff_usec);
+                if (!m->once)
+                        log_info("secret '%s': attempt %u failed; retrying in %s", sec->name, st->failures,
+                                 duration_format(delay, b, sizeof(b)));
+                schedule_in(st, delay);
+        }
+        if (first && m->first_round_pending > 0) {
+                m->first_round_pending--;
+                if (m->first_round_pending == 0 && !m->ready) {
+                        m->ready = true;
+                        status_send(m, "READY=1\n");
+                        log_info("first round done: %u of %zu secrets synced, %u failing", m->n_synced, m->n_states,
+                                 m->n_failing);
+                }
+        }
+}
+
+static void secret_finish(SecretState *st) {
+        Manager *m = st->m;
+        bool cancelled = false, ok = true;
+
+        st->syncing = false;
+        if (!st->cfg) { /* removed by a reload while in flight */
+                SecretState **p = &m->retired;
+                while (*p && *p != st)
+                        p = &(*p)->retired_next;
+                if (*p)
+                        *p = st->retired_next;
+                state_free(st);
+                manager_maybe_exit(m);
+                return;
+        }
+        for (size_t i = 0; i < st->n_slots; i++)
+                if (st->slots[i].error == -ECANCELED)
+                        cancelled = true;
+        if (m->stopping) {
+                slots_free(st);
+                manager_maybe_exit(m);
+                return;
+        }
+        if (cancelled || st->sync_gen != st->gen || st->resync) {
+                /* Stale: the configuration or the store changed underneath, or a refresh was
+                 * asked for meanwhile. Start over with what is current. */
+                slots_free(st);
+                st->resync = false;
+                secret_sync(st);
+                return;
+        }
+
+        const SecretConfig *sec = st->cfg;
+        for (size_t i = 0; i < st->n_slots; i++) {
+                Slot *s = &st->slots[i];
+                LogEvent ev = { .secret = sec->name, .store = sec->store_name, .remote_key = s->key };
+                if (s->error < 0) {
+                        ev.action = LOG_ACTION_FAILED;
+                        ev.error = s->error;
+                        log_event(LOG_ERR, &ev, "secret '%s': cannot fetch '%s' from store '%s': %s", sec->name, s->key,
+                                  sec->store_name, s->message ? s->message : strerror(-s->error));
+                        ok = false;
+                } else {
+                        ev.action = LOG_ACTION_FETCHED;
+                        ev.version = s->version;
+                        log_event(LOG_INFO, &ev, "secret '%s': fetched '%s' from store '%s'%s%s", sec->name, s->key,
+                                  sec->store_name, s->version ? ", version " : "", s->version ? s->version : "");
+                }
+        }
+        if (ok) {
+                _cleanup_secret_data_ SecretData *d = NULL;
+                _cleanup_free_ char *err = NULL;
+                int r = assemble(st, &d, &err);
+                slots_free(st); /* wipe fetched values as soon as they are not needed */
+                if (r < 0) {
+                        LogEvent ev = { .action = LOG_ACTION_FAILED, .secret = sec->name, .store = sec->store_name,
+                                        .error = r };
+                        log_event(LOG_ERR, &ev, "secret '%s': %s", sec->name, err ? err : strerror(-r));
+                        ok = false;
+                } else
+                        ok = write_targets(st, d);
+        }
+        slots_free(st);
+        secret_done(st, ok);
+        manager_maybe_exit(m);
+}
+
+static void on_fetched(Store *store, const StoreResult *res, void *userdata) {
+        Slot *s = userdata;
+        SecretState *st = s->state;
+
+        s->error = res->error;
+        if (res->error < 0)
+                s->message = res->message ? strdup(res->message) : NULL;
+        else {
+                s->value = secbuf_dup(res->value);
+                s->version = res->version ? strdup(res->version) : NULL;
+                if (!s->value)
+                        s->error = -ENOMEM;
+        }
+        if (--st->outstanding == 0)
+                secret_finish(st);
+}
+
+static void secret_sync(SecretState *st) {
+        Manager *m = st->m;
+        const SecretConfig *sec = st->cfg;
+
+        if (m->stopping || !sec)
+                return;
+        if (st->syncing) {
+                st->resync = true;
+                return;
+        }
+        unschedule(st);
+        st->syncing = true;
+        st->resync = false;
+        st->sync_gen = st->gen;
+        st->slots = calloc(sec->n_data + sec->n_data_from + 1, sizeof(Slot));
+        if (!st->slots) {
+                st->syncing = false;
+                secret_done(st, false);
+                return;
+        }
+        for (size_t i = 0; i < sec->n_data_from; i++)
+                if (slot_add(st, &sec->data_from[i].extract) < 0)
+                        goto oom;
+        for (size_t i = 0; i < sec->n_data; i++)
+                if (slot_add(st, &sec->data[i].remote) < 0)
+                        goto oom;
+
+        /* Count first: a store may complete a fetch only from the event loop, never inside
+         * store_fetch(), but be safe against a provider that fails synchronously. */
+        st->outstanding = (unsigned) st->n_slots + 1;
+        for (size_t i = 0; i < st->n_slots; i++) {
+                Slot *s = &st->slots[i];
+                RemoteRef ref = { .key = s->key, .version = s->version_wanted };
+                int r = store_fetch(sec->store, &ref, on_fetched, s);
+                if (r < 0) {
+                        s->error = r;
+                        if (r == -EOPNOTSUPP && asprintf(&s->message, "stores of type %s are not supported by this build of secretsyncd yet",
+                                                         sec->store->vtable->name) < 0)
+                                s->message = NULL;
+                        st->outstanding--;
+                }
+        }
+        if (--st->outstanding == 0)
+                secret_finish(st);
+        return;
+oom:
+        slots_free(st);
+        st->syncing = false;
+        secret_done(st, false);
+}
+
+/* --------------------------------------------------------------- lifecycle ---- */
+
+static void manager_maybe_exit(Manager *m) {
+        if (m->commands || m->retired)
+                return;
+        if (m->stopping) {
+                for (size_t i = 0; i < m->n_states; i++)
+                        if (m->states[i]->syncing)
+                                return;
+                sd_event_exit(m->event, 0);
+                return;
+        }
+        if (m->once && m->first_round_pending == 0)
+                sd_event_exit(m->event, m->any_failed ? 1 : 0);
+}
+
+static int start_stores(Manager *m, Config *c) {
+        int ret = 0;
+        for (size_t i = 0; i < c->n_stores; i++) {
+                int r = store_start(c->stores[i], &m->store_ctx);
+                if (r < 0) {
+                        LogEvent ev = { .action = LOG_ACTION_FAILED, .store = c->stores[i]->name, .error = r };
+                        log_event(LOG_ERR, &ev, "store '%s': cannot start: %s", c->stores[i]->name, strerror(-r));
+                        ret = r;
+                }
+        }
+        return ret;
+}
+
+static int states_create(Manager *m) {
+        m->states = calloc(m->config->n_secrets + 1, sizeof(SecretState *));
+        if (!m->states)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->config->n_secrets; i++) {
+                SecretState *st = calloc(1, sizeof(SecretState));
+                if (!st)
+                        return -ENOMEM;
+                *st = (SecretState) { .m = m, .cfg = &m->config->secrets[i], .status = 1 };
+                m->states[m->n_states++] = st;
+        }
+        m->first_round_pending = (unsigned) m->n_states;
+        return 0;
+}
+
+static void begin_stop(Manager *m) {
+        if (m->stopping)
+                return;
+        m->stopping = true;
+        if (m->notify)
+                sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
+        log_event(LOG_INFO, &(LogEvent) { .action = LOG_ACTION_STOPPED }, "stopping%s",
+                  m->commands ? ": waiting for on_change commands to finish" : "");
+        for (size_t i = 0; i < m->n_states; i++)
+                unschedule(m->states[i]);
+        /* Cancel fetches; their callbacks come back with -ECANCELED and write nothing. */
+        for (size_t i = 0; i < m->config->n_stores; i++)
+                store_stop(m->config->stores[i]);
+        manager_maybe_exit(m);
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        begin_stop(userdata);
+        return 0;
+}
+
+static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        log_info("SIGUSR1: refreshing all %zu secrets now", m->n_states);
+        for (size_t i = 0; i < m->n_states; i++)
+                secret_sync(m->states[i]);
+        return 0;
+}
+
+static void log_level_apply(Manager *m) {
+        log_set_max_level(m->cli_log_level >= 0 ? m->cli_log_level : m->config->daemon.log_level);
+}
+
+static bool fingerprints_equal(char *a, char *b) {
+        bool eq = a && b && streq(a, b);
+        erase_and_free(a);
+        erase_and_free(b);
+        return eq;
+}
+
+static void manager_reload(Manager *m) {
+        _cleanup_strv_free_ char **errors = NULL;
+        Config *nc = NULL;
+        char b[64];
+        unsigned added = 0, changed = 0, kept = 0, removed = 0;
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        snprintf(b, sizeof(b), "RELOADING=1\nMONOTONIC_USEC=%llu\n",
+                 (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000ULL);
+        if (m->notify)
+                sd_notify(false, b);
+
+        int r = config_load(m->config_path, true, &nc, &errors);
+        if (r < 0) {
+                size_t n = strv_length(errors);
+                for (size_t i = 0; i < n; i++)
+                        log_error("%s", errors[i]);
+                LogEvent ev = { .action = LOG_ACTION_RELOAD_REJECTED, .error = r };
+                log_event(LOG_ERR, &ev, "reload rejected: %s has %zu error%s (first: %s); keeping the running configuration",
+                          m->config_path, n, n == 1 ? "" : "s", n > 0 ? errors[0] : strerror(-r));
+                status_send(m, "READY=1\n");
+                return;
+        }
+
+        Config *old = m->config;
+        /* Stores whose settings did not change keep their object (tokens, connections). */
+        _cleanup_free_ bool *store_changed = calloc(nc->n_stores + 1, sizeof(bool));
+        for (size_t i = 0; i < nc->n_stores; i++) {
+                Store *o = config_find_store(old, nc->stores[i]->name);
+                if (o && fingerprints_equal(config_store_fingerprint(o), config_store_fingerprint(nc->stores[i]))) {
+                        for (size_t k = 0; k < old->n_stores; k++)
+                                if (old->stores[k] == o)
+                                        old->stores[k] = nc->stores[i];
+                        nc->stores[i] = o;
+                } else if (store_changed)
+                        store_changed[i] = true;
+        }
+        for (size_t i = 0; i < nc->n_secrets; i++)
+                nc->secrets[i].store = config_find_store(nc, nc->secrets[i].store_name);
+        start_stores(m, nc);
+
+        /* Match secrets by name; unchanged ones keep their timers and status. */
+        SecretState **ns = calloc(nc->n_secrets + 1, sizeof(SecretState *));
+        if (!ns) {
+                log_error("reload: out of memory; keeping the running configuration");
+                config_free(nc);
+                status_send(m, "READY=1\n");
+                return;
+        }
+        bool *taken = calloc(m->n_states + 1, sizeof(bool));
+        for (size_t i = 0; i < nc->n_secrets; i++) {
+                SecretConfig *sec = &nc->secrets[i];
+                SecretState *st = NULL;
+                size_t j;
+                for (j = 0; taken && j < m->n_states; j++)
+                        if (!taken[j] && streq(m->states[j]->cfg->name, sec->name)) {
+                                st = m->states[j];
+                                taken[j] = true;
+                                break;
+                        }
+                bool same = false, existed = !!st;
+                if (st) {
+                        size_t si = 0;
+                        for (; si < nc->n_stores; si++)
+                                if (nc->stores[si] == sec->store)
+                                        break;
+                        same = !(store_changed && si < nc->n_stores && store_changed[si]) &&
+                               fingerprints_equal(config_secret_fingerprint(st->cfg), config_secret_fingerprint(sec));
+                } else {
+                        st = calloc(1, sizeof(SecretState));
+                        if (!st) {
+                                /* Half-swapped state cannot be undone cleanly; let systemd restart us. */
+                                log_error("reload: out of memory");
+                                abort();
+                        }
+                        *st = (SecretState) { .m = m, .status = 1 };
+                        added++;
+                }
+                st->cfg = sec;
+                ns[i] = st;
+                if (same) {
+                        kept++;
+                        continue;
+                }
+                if (existed)
+                        changed++;
+                st->gen++;
+                st->failures = 0;
+        }
+        for (size_t j = 0; j < m->n_states; j++) {
+                if (taken && taken[j])
+                        continue;
+                SecretState *st = m->states[j];
+                removed++;
+                set_status(st, 1);
+                st->cfg = NULL;
+                unschedule(st);
+                if (st->syncing) {
+                        st->retired_next = m->retired;
+                        m->retired = st;
+                } else
+                        state_free(st);
+        }
+        free(taken);
+        free(m->states);
+        m->states = ns;
+        m->n_states = nc->n_secrets;
+        m->config = nc;
+        log_level_apply(m);
+
+        /* Freeing the old configuration stops the stores it alone holds; their pending fetches
+         * come back cancelled and the secrets involved start over on the new store. */
+        config_free(old);
+
+        for (size_t i = 0; i < m->n_states; i++) {
+                SecretState *st = m->states[i];
+                if (st && st->gen != st->sync_gen)
+                        secret_sync(st); /* while one is in flight this marks it stale */
+        }
+        LogEvent ev = { .action = LOG_ACTION_RELOADED };
+        log_event(LOG_INFO, &ev, "reloaded %s: %zu secrets (%u added, %u changed, %u removed, %u unchanged), %zu stores",
+                  m->config_path, m->n_states, added, changed, removed, kept, nc->n_stores);
+        status_send(m, "READY=1\n");
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        if (!m->stopping)
+                manager_reload(m);
+        return 0;
+}
+
+int manager_new(const ManagerOptions *opts, Config *config, Manager **ret) {
+        Manager *m = calloc(1, sizeof(Manager));
+        int r;
+
+        if (!m) {
+                config_free(config);
+                return -ENOMEM;
+        }
+        m->config = config;
+        m->once = opts->once;
+        m->cli_log_level = opts->log_level;
+        m->config_path = strdup(opts->config_path);
+        m->notify = !!getenv("NOTIFY_SOCKET");
+        if (!m->config_path) {
+                manager_free(m);
+                return -ENOMEM;
+        }
+        log_level_apply(m);
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                goto fail;
+        m->store_ctx = (StoreContext) { .event = m->event,
+                                        .max_concurrent_requests = config->daemon.max_concurrent_requests };
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        sigaddset(&ss, SIGUSR1);
+        sigaddset(&ss, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+        if ((r = sd_event_add_signal(m->event, NULL, SIGTERM, on_sigterm, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m)) < 0)
+                goto fail;
+        if (!m->once) {
+                if ((r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0 ||
+                    (r = sd_event_add_signal(m->event, NULL, SIGUSR1, on_sigusr1, m)) < 0)
+                        goto fail;
+                /* WATCHDOG=1 at half of WATCHDOG_USEC, when systemd asks for it. */
+                r = sd_event_set_watchdog(m->event, true);
+                if (r < 0)
+                        goto fail;
+        }
+        r = states_create(m);
+        if (r < 0)
+                goto fail;
+        *ret = m;
+        return 0;
+fail:
+        manager_free(m);
+        return r;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        while (m->commands)
+                pending_command_free(m->commands);
+        m->stopping = true;
+        if (m->config)
+                for (size_t i = 0; i < m->config->n_stores; i++)
+                        store_stop(m->config->stores[i]);
+        for (size_t i = 0; i < m->n_states; i++)
+                state_free(m->states[i]);
+        while (m->retired) {
+                SecretState *n = m->retired->retired_next;
+                state_free(m->retired);
+                m->retired = n;
+        }
+        free(m->states);
+        sd_event_source_disable_unref(m->status_timer);
+        config_free(m->config);
+        sd_event_unref(m->event);
+        free(m->config_path);
+        free(m);
+        return NULL;
+}
+
+int manager_run(Manager *m) {
+        int r;
+        LogEvent ev = { .action = LOG_ACTION_STARTED };
+
+        log_event(LOG_INFO, &ev, "secretsyncd %s starting%s: %zu secrets, %zu stores, configuration %s",
+                  PACKAGE_VERSION, m->once ? " (--once)" : "", m->n_states, m->config->n_stores, m->config_path);
+        start_stores(m, m->config);
+        if (m->n_states == 0) {
+                m->ready = true;
+                status_send(m, "READY=1\n");
+                if (m->once) {
+                        log_info("no secrets configured; nothing to do");
+                        return 0;
+                }
+        }
+        for (size_t i = 0; i < m->n_states; i++)
+                secret_sync(m->states[i]);
+
+        r = sd_event_loop(m->event);
+        if (r < 0) {
+                log_error("event loop failed: %s", strerror(-r));
+                return 1;
+        }
+        if (m->once) {
+                if (m->any_failed)
+                        log_error("--once: %u of %zu secrets failed", m->n_failing, m->n_states);
+                else
+                        log_info("--once: all %zu secrets synced", m->n_states);
+        }
+        return r;
+}

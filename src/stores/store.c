@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+#include "stores/store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The registry: adding a provider is one file and one line here. */
+static const StoreVTable *const store_registry[] = {
+        &store_fake_vtable,
+        &store_vault_vtable,
+        &store_aws_vtable,
+};
+
+const StoreVTable *store_vtable_find(const char *type) {
+        for (size_t i = 0; i < ELEMENTSOF(store_registry); i++)
+                if (streq(store_registry[i]->name, type))
+                        return store_registry[i];
+        return NULL;
+}
+
+const char *store_types_list(void) {
+        return "aws, vault, fake";
+}
+
+Store *store_new(const StoreVTable *vt, const char *name) {
+        Store *s = calloc(1, vt->object_size);
+        if (!s)
+                return NULL;
+        s->vtable = vt;
+        s->name = strdup(name);
+        if (!s->name) {
+                free(s);
+                return NULL;
+        }
+        return s;
+}
+
+Store *store_free(Store *s) {
+        if (!s)
+                return NULL;
+        store_stop(s);
+        if (s->vtable->done)
+                s->vtable->done(s);
+        free(s->name);
+        free(s);
+        return NULL;
+}
+
+int store_start(Store *s, const StoreContext *ctx) {
+        if (s->started)
+                return 0;
+        int r = s->vtable->start ? s->vtable->start(s, ctx) : 0;
+        if (r >= 0)
+                s->started = true;
+        return r;
+}
+
+int store_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *userdata) {
+        if (!s->started)
+                return -ESTALE;
+        return s->vtable->fetch(s, ref, cb, userdata);
+}
+
+void store_stop(Store *s) {
+        if (!s->started)
+                return;
+        if (s->vtable->stop)
+                s->vtable->stop(s);
+        s->started = false;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <libconfig.h>
+#include <stddef.h>
+#include <systemd/sd-event.h>
+
+#include "core/config.h"
+#include "util/secbuf.h"
+
+/* The provider interface. A store turns a RemoteRef into the secret's bytes, asynchronously:
+ * fetch() returns at once and the callback runs later from the event loop (never from inside
+ * fetch()). A store knows nothing of sinks. */
+
+typedef struct StoreResult {
+        int error;           /* 0, or -errno */
+        const char *message; /* on error: what went wrong, for the operator; no secret in it */
+        const SecBuf *value; /* on success: the whole secret string */
+        const char *version; /* remote version id, if the store has one */
+} StoreResult;
+
+typedef void (*store_fetch_cb)(Store *s, const StoreResult *result, void *userdata);
+
+/* What the manager lends a store when it starts it. */
+typedef struct StoreContext {
+        sd_event *event;
+        unsigned max_concurrent_requests;
+} StoreContext;
+
+typedef struct StoreVTable {
+        const char *name; /* the value of `type` */
+        size_t object_size;
+        /* Settings other than `type`; errors go to the parser with file and line. */
+        int (*parse_config)(Store *s, ConfigParser *p, const config_setting_t *setting);
+        void (*dump_config)(const Store *s, ConfigDump *d);
+        int (*start)(Store *s, const StoreContext *ctx);
+        int (*fetch)(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *userdata);
+        /* Cancel everything in flight: each pending fetch's callback runs once more, at once,
+         * with error -ECANCELED. */
+        void (*stop)(Store *s);
+        /* Free the provider's own fields (not the object itself). */
+        void (*done)(Store *s);
+} StoreVTable;
+
+struct Store {
+        const StoreVTable *vtable;
+        char *name;
+        unsigned line;
+        bool started;
+};
+
+extern const StoreVTable store_fake_vtable;
+extern const StoreVTable store_vault_vtable;
+extern const StoreVTable store_aws_vtable;
+
+const StoreVTable *store_vtable_find(const char *type);
+const char *store_types_list(void);
+
+Store *store_new(const StoreVTable *vt, const char *name);
+Store *store_free(Store *s);
+int store_start(Store *s, const StoreContext *ctx);
+int store_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *userdata);
+void store_stop(Store *s);

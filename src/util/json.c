@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+#include "util/json.h"
+
+#include <errno.h>
+#include <json-c/printbuf.h>
+#include <string.h>
+
+#include "util/cleanup.h"
+
+int json_parse_strict(const void *data, size_t len, json_object **ret) {
+        if (len > INT32_MAX)
+                return -EFBIG;
+        json_tokener *tok = json_tokener_new_ex(JSON_DEPTH_MAX);
+        if (!tok)
+                return -ENOMEM;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        json_object *o = json_tokener_parse_ex(tok, data, (int) len);
+        enum json_tokener_error e = json_tokener_get_error(tok);
+        size_t end = json_tokener_get_parse_end(tok);
+        /* The tokener's scratch buffer held string bytes on their way into the tree. */
+        if (tok->pb && tok->pb->buf)
+                explicit_bzero(tok->pb->buf, (size_t) tok->pb->size);
+        json_tokener_free(tok);
+        if (!o || e != json_tokener_success) {
+                json_put_wiped(o);
+                return e == json_tokener_error_depth ? -ELOOP : -EBADMSG;
+        }
+        /* Allow trailing white space only. */
+        for (const char *p = (const char *) data + end; p < (const char *) data + len; p++)
+                if (!strchr(" \t\r\n", *p)) {
+                        json_put_wiped(o);
+                        return -EBADMSG;
+                }
+        *ret = o;
+        return 0;
+}
+
+static void wipe_tree(json_object *o) {
+        switch (json_object_get_type(o)) {
+        case json_type_string:
+                explicit_bzero((char *) json_object_get_string(o), (size_t) json_object_get_string_len(o));
+                break;
+        case json_type_object: {
+                json_object_object_foreach(o, k, v) {
+                        (void) k;
+                        wipe_tree(v);
+                }
+                break;
+        }
+        case json_type_array:
+                for (size_t i = 0; i < json_object_array_length(o); i++)
+                        wipe_tree(json_object_array_get_idx(o, i));
+                break;
+        default:
+                break;
+        }
+}
+
+void json_put_wiped(json_object *o) {
+        if (!o)
+                return;
+        wipe_tree(o);
+        json_object_put(o);
+}
+
+static SecBuf *value_bytes(json_object *v) {
+        if (json_object_is_type(v, json_type_string))
+                return secbuf_new_from(json_object_get_string(v), (size_t) json_object_get_string_len(v));
+        size_t len = 0;
+        const char *s = json_object_to_json_string_length(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+                                                          &len);
+        return s ? secbuf_new_from(s, len) : NULL;
+}
+
+int json_secret_property(const SecBuf *doc, const char *path, SecBuf **ret) {
+        json_object *root = NULL, *cur;
+        int r = json_parse_strict(doc->data, doc->len, &root);
+        if (r < 0)
+                return -EBADMSG;
+        if (!json_object_is_type(root, json_type_object)) {
+                json_put_wiped(root);
+                return -EBADMSG;
+        }
+        cur = root;
+        /* A key that itself contains dots ("a.b") wins over the nested path a -> b. */
+        if (!json_object_object_get_ex(root, path, &cur)) {
+                cur = root;
+                const char *p = path;
+                while (*p) {
+                        size_t n = strcspn(p, ".");
+                        _cleanup_free_ char *k = strndup(p, n);
+                        json_object *next;
+                        if (!k) {
+                                json_put_wiped(root);
+                                return -ENOMEM;
+                        }
+                        if (!json_object_is_type(cur, json_type_object) || !json_object_object_get_ex(cur, k, &next)) {
+                                json_put_wiped(root);
+                                return -ENOENT;
+                        }
+                        cur = next;
+                        p += n;
+                        if (*p == '.')
+                                p++;
+                }
+        }
+        SecBuf *b = value_bytes(cur);
+        json_put_wiped(root);
+        if (!b)
+                return -ENOMEM;
+        *ret = b;
+        return 0;
+}
+
+int json_secret_extract(const SecBuf *doc, SecretData *d) {
+        json_object *root = NULL;
+        int r = json_parse_strict(doc->data, doc->len, &root);
+        if (r < 0)
+                return -EBADMSG;
+        if (!json_object_is_type(root, json_type_object)) {
+                json_put_wiped(root);
+                return -EBADMSG;
+        }
+        json_object_object_foreach(root, k, v) {
+                SecBuf *b = value_bytes(v);
+                r = b ? secret_data_set(d, k, b) : -ENOMEM;
+                if (r < 0)
+                        break;
+        }
+        json_put_wiped(root);
+        return r < 0 ? r : 0;
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Secret bytes: explicit length, always NUL-terminated for convenience, wiped on
+ * free and on every reallocation. Never printed. */
+typedef struct SecBuf {
+        uint8_t *data;
+        size_t len;
+        size_t cap;
+} SecBuf;
+
+SecBuf *secbuf_new(size_t reserve);
+SecBuf *secbuf_new_from(const void *data, size_t len);
+SecBuf *secbuf_dup(const SecBuf *b);
+int secbuf_append(SecBuf *b, const void *data, size_t len);
+int secbuf_append_str(SecBuf *b, const char *s);
+int secbuf_append_char(SecBuf *b, char c);
+void secbuf_clear(SecBuf *b);
+SecBuf *secbuf_free(SecBuf *b);
+int secbuf_equal(const SecBuf *a, const SecBuf *b);
+const char *secbuf_str(const SecBuf *b);
+void secbuf_freep(SecBuf **b);
+#define _cleanup_secbuf_ __attribute__((cleanup(secbuf_freep)))
+
+/* Wipe and free a heap string that held secret material. */
+void erase_and_free(char *s);
+void erase_and_freep(char **s);
+#define _cleanup_erase_ __attribute__((cleanup(erase_and_freep)))
+
+/* Read a whole (small) file into wiped memory; whitespace around the content is stripped
+ * when strip is set (credential files: a trailing newline is not part of the token). */
+int secbuf_read_file(const char *path, size_t max, int strip, SecBuf **ret);
