@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Command line: --help, --version, usage errors, --check-config, --dump-config, strict modes."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import (CHIMERA_VALUES, Scratch, check, done, fake_store, no_secrets_in, require_daemon, run)
+
+require_daemon()
+s = Scratch()
+try:
+    r = run(["--help"])
+    check(r.returncode == 0 and "--check-config" in r.stdout, "--help prints usage, exit 0")
+    r = run(["--version"])
+    check(r.returncode == 0 and r.stdout.startswith("secretsyncd "), "--version")
+    r = run(["--no-such-flag"])
+    check(r.returncode == 2, "unknown option exits 2")
+    r = run(["--log-level", "loud", "--check-config"])
+    check(r.returncode == 2 and "loud" in r.stderr, "bad --log-level exits 2 and names the value")
+    r = run(["--once", "--check-config"])
+    check(r.returncode == 2, "conflicting modes exit 2")
+
+    good = s.write_config(f"""
+stores = {{ {fake_store()} }};
+secrets = (
+  {{ name = "postgres-credentials"; store = "demo";
+     data = ( {{ secret_key = "password";
+                remote_ref = {{ key = "chimera/postgres-password"; property = "password"; }}; }} );
+     files = ( {{ path = "{s.p('out', 'postgres.env')}"; format = "env"; mode = "0400"; }} ); }}
+);
+""")
+    r = run(["-c", good, "--check-config"])
+    check(r.returncode == 0 and r.stdout == "" and r.stderr == "", "--check-config: valid file, silent, exit 0")
+
+    r = run(["-c", s.p("missing.conf"), "--check-config"])
+    check(r.returncode == 2 and s.p("missing.conf") in r.stderr, "missing config file: exit 2, file named")
+
+    bad = s.write_config("""daemon = { refresh_interval = "5 minutes"; bogus = 1; };
+stores = { demo = { type = "fake"; }; };
+secrets = (
+  { name = "x"; store = "nope";
+    data = ( { secret_key = "k"; remote_ref = { key = "a"; }; } );
+    files = ( { path = "relative/path"; format = "env"; mode = 0400; } ); }
+);
+""", name="bad.conf")
+    r = run(["-c", bad, "--check-config"])
+    lines = r.stderr.strip().split("\n")
+    check(r.returncode == 2, "--check-config: invalid file exits 2")
+    check(all(l.startswith(bad + ":") for l in lines), "every error line is FILE:LINE: message")
+    check(any(l.startswith(bad + ":1:") and "5 minutes" in l for l in lines), "bad duration reported on line 1")
+    check(any(l.startswith(bad + ":1:") and "bogus" in l for l in lines), "unknown setting reported on line 1")
+    check(any(l.startswith(bad + ":4:") and "'nope'" in l for l in lines), "missing store reported on line 4")
+    check(any(l.startswith(bad + ":6:") and "mode" in l for l in lines), "integer mode reported on line 6")
+    check(any(":6:" in l and "absolute" in l for l in lines), "relative path reported")
+
+    syn = s.write_config("daemon = {\n  log_level = \"info\";\n  refresh_interval = ;\n};\n", name="syntax.conf")
+    r = run(["-c", syn, "--check-config"])
+    check(r.returncode == 2 and r.stderr.startswith(syn + ":3:") and "syntax error" in r.stderr,
+          "syntax error names file and line")
+
+    # Strict modes: the configuration must not be writable by others.
+    os.chmod(good, 0o666)
+    r = run(["-c", good, "--check-config"])
+    check(r.returncode == 2 and "chmod go-w" in r.stderr and good in r.stderr,
+          "group/other-writable config refused with the fix named")
+    r = run(["-c", good, "--once"])
+    check(r.returncode == 2, "daemon refuses an untrusted config too (exit 2)")
+    os.chmod(good, 0o600)
+    os.chown(good, 1234, 1234)
+    r = run(["-c", good, "--check-config"])
+    check(r.returncode == 2 and "chown root" in r.stderr, "config owned by another user refused")
+    os.chown(good, 0, 0)
+
+    tok = s.p("vault-token")
+    with open(tok, "w") as f:
+        f.write("s.vault-token-value\n")
+    os.chmod(tok, 0o620)
+    cred = s.write_config(f"""stores = {{ v = {{ type = "vault"; server = "https://vault.example.com:8200";
+  auth = {{ method = "token"; token_file = "{tok}"; }}; }}; }};
+secrets = ( );
+""", name="cred.conf")
+    r = run(["-c", cred, "--check-config"])
+    check(r.returncode == 2 and tok in r.stderr and "cred.conf:2:" in r.stderr,
+          "group-writable credential file refused, file and line named")
+    os.chmod(tok, 0o600)
+    r = run(["-c", cred, "--check-config"])
+    check(r.returncode == 0, "credential file 0600 accepted")
+
+    # --dump-config: redacted, and dump -> parse -> dump is a fixed point.
+    full = s.write_config(f"""
+daemon = {{ refresh_interval = "90m"; log_level = "notice"; }};
+stores = {{
+  {fake_store()}
+  aws-secretsmanager = {{ type = "aws"; region = "us-east-1";
+    auth = {{ method = "static"; access_key_id = "AKIAEXAMPLEKEYID"; secret_access_key_file = "{tok}";
+             assume_role = {{ role_arn = "arn:aws:iam::111122223333:role/chimera"; }}; }}; }};
+  vault-backend = {{ type = "vault"; server = "https://vault.example.com:8200";
+    auth = {{ method = "approle"; role_id = "role-id-value"; secret_id_file = "{tok}"; }}; }};
+}};
+kubernetes = {{ leader_election = {{ enabled = true; identity = "node-1"; }}; }};
+secrets = (
+  {{ name = "minio-credentials"; store = "demo"; refresh_interval = 3600;
+     data = ( {{ secret_key = "username"; remote_ref = {{ key = "chimera/minio-credentials"; property = "username"; }}; }},
+              {{ secret_key = "password"; remote_ref = {{ key = "chimera/minio-credentials"; property = "password"; }}; }} );
+     kubernetes = {{ namespace = "chimera"; name = "minio-secret"; labels = [ "app.kubernetes.io/part-of=chimera" ];
+                    rollout_restart = [ "deployment/agent" ]; }};
+     files = ( {{ path = "{s.p('out', 'minio.env')}"; format = "env"; owner = "root"; group = "0"; mode = "0440";
+                 on_change = [ "true", "with \\"quotes\\"" ]; }},
+               {{ path = "{s.p('out', 'minio.tmpl')}"; format = "template";
+                 template = "user={{{{ username }}}}\\npass={{{{ password | base64 }}}}\\n"; }} ); }}
+);
+""", name="full.conf")
+    r = run(["-c", full, "--dump-config"])
+    check(r.returncode == 0, "--dump-config exit 0")
+    dump1 = r.stdout
+    check(not no_secrets_in(dump1, CHIMERA_VALUES + ["AKIAEXAMPLEKEYID", "role-id-value"]),
+          "dump shows no secret value, key id or role id")
+    # five fake values, the access key id and the role id
+    check(dump1.count('"<redacted>"') == 7, "secrets shown as \"<redacted>\"")
+    check('refresh_interval = "1h30m"' in dump1 and 'refresh_interval = "1h"' in dump1, "durations canonical")
+    check('mode = "0600"' in dump1 and 'type = "Opaque"' in dump1 and 'max_backoff = "5m"' in dump1,
+          "defaults filled in")
+    d1 = s.write_config(dump1, name="dump1.conf")
+    r2 = run(["-c", d1, "--dump-config"])
+    dump2 = r2.stdout.replace(d1, full)
+    check(r2.returncode == 0 and dump2 == dump1, "dump -> parse -> dump is a fixed point")
+    r3 = run(["-c", d1, "--check-config"])
+    check(r3.returncode == 0, "the dump is itself a valid configuration")
+finally:
+    s.cleanup()
+done()

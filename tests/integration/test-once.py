@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""--once: the Project Chimera secrets into every file format; exit codes; partial failure."""
+import json
+import os
+import stat
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import (CHIMERA, Scratch, check, done, fake_store, lc_string, no_secrets_in, require_daemon, run)
+
+require_daemon()
+s = Scratch()
+out = s.p("chimera")
+
+
+def chimera_config(extra_secret="", store=None):
+    return f"""
+stores = {{ {store or fake_store()} }};
+secrets = (
+  {{ name = "postgres-credentials"; store = "demo";
+     data = ( {{ secret_key = "POSTGRES_PASSWORD";
+                remote_ref = {{ key = "chimera/postgres-password"; property = "password"; }}; }} );
+     files = ( {{ path = "{out}/postgres.env"; format = "env"; mode = "0400";
+                 on_change = [ "/bin/sh", "-c", "env > {s.p('onchange.env')}; cat {out}/postgres.env > {s.p('onchange.seen')}" ]; }} ); }},
+  {{ name = "redis-credentials"; store = "demo";
+     data = ( {{ secret_key = "password"; remote_ref = {{ key = "chimera/redis-password"; property = "password"; }}; }} );
+     files = ( {{ path = "{out}/redis.conf"; format = "template"; mode = "0440";
+                 template = "requirepass {{{{ password }}}}\\nmasterauth {{{{ password | json }}}}\\n"; }} ); }},
+  {{ name = "minio-credentials"; store = "demo";
+     data_from = ( {{ extract = {{ key = "chimera/minio-credentials"; }}; }} );
+     files = ( {{ path = "{out}/minio.json"; format = "json"; }},
+               {{ path = "{out}/minio"; format = "dir"; mode = "0400"; }} ); }},
+  {{ name = "jwt-secret"; store = "demo";
+     data = ( {{ secret_key = "secret"; remote_ref = {{ key = "chimera/jwt-secret"; property = "secret"; }}; }} );
+     files = ( {{ path = "{out}/jwt.key"; format = "raw"; key = "secret"; }} ); }},
+  {{ name = "grafana-credentials"; store = "demo";
+     data = ( {{ secret_key = "admin-password"; remote_ref = {{ key = "chimera/grafana-admin"; property = "password"; }}; }} );
+     files = ( {{ path = "{out}/grafana.tmpl"; format = "template";
+                 template = "{{{{ admin-password | base64 }}}}"; }} ); }}
+  {extra_secret}
+);
+"""
+
+
+def mode(p):
+    return stat.S_IMODE(os.lstat(p).st_mode)
+
+
+try:
+    conf = s.write_config(chimera_config())
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 0, f"--once with every secret good exits 0 (got {r.returncode})")
+    check(not no_secrets_in(r.stdout + r.stderr), "no secret value in the output")
+
+    env_val = subprocess.run(["/bin/sh", "-c", f'set -a; . {out}/postgres.env; printf %s "$POSTGRES_PASSWORD"'],
+                             capture_output=True, text=True).stdout
+    check(env_val == 'pg-Pa$$w0rd"quoted"', "env target reads back through sh byte-exactly")
+    check(mode(f"{out}/postgres.env") == 0o400, "env target mode 0400")
+    with open(f"{out}/redis.conf") as f:
+        check(f.read() == 'requirepass redis-s3cret\nmasterauth "redis-s3cret"\n', "template with json filter")
+    check(mode(f"{out}/redis.conf") == 0o440, "template mode 0440")
+    with open(f"{out}/minio.json") as f:
+        check(json.load(f) == {"password": "minio-S3cret", "username": "chimera-admin"}, "json target from extract")
+    check(mode(f"{out}/minio.json") == 0o600, "default mode 0600")
+    check(os.path.islink(f"{out}/minio/..data") and os.path.islink(f"{out}/minio/username"),
+          "dir target: ..data and key symlinks")
+    with open(f"{out}/minio/password") as f:
+        check(f.read() == "minio-S3cret", "dir target key content")
+    with open(f"{out}/jwt.key", "rb") as f:
+        check(f.read() == b"jwt-0123456789abcdef", "raw target: exact bytes, no newline")
+    with open(f"{out}/grafana.tmpl") as f:
+        check(f.read() == "Z3JhZmFuYS1hZG0xbg==", "template base64 filter")
+    check(mode(out) == 0o755 and os.stat(out).st_uid == 0, "missing parent created root 0755")
+
+    # on_change ran after the content was in place, with no secret in its environment
+    with open(s.p("onchange.seen")) as f:
+        check("POSTGRES_PASSWORD=" in f.read(), "on_change ran after the new content was in place")
+    with open(s.p("onchange.env")) as f:
+        envtext = f.read()
+    check("SECRETSYNC_SECRET=postgres-credentials" in envtext and f"SECRETSYNC_TARGET={out}/postgres.env" in envtext,
+          "on_change gets SECRETSYNC_SECRET and SECRETSYNC_TARGET")
+    check(not no_secrets_in(envtext), "on_change environment holds no secret")
+    check("HOME=" not in envtext and "NOTIFY_SOCKET" not in envtext, "on_change gets a minimal environment")
+    check("command-run" in r.stderr, "command-run event logged")
+
+    # second run: nothing changes, no rewrite, no on_change
+    ino = os.stat(f"{out}/postgres.env").st_ino
+    data_target = os.readlink(f"{out}/minio/..data")
+    os.unlink(s.p("onchange.seen"))
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 0 and r.stderr.count("is up to date") == 6 and "written" not in r.stderr,
+          "second run: every target up to date")
+    check(os.stat(f"{out}/postgres.env").st_ino == ino, "unchanged file not replaced (same inode)")
+    check(os.readlink(f"{out}/minio/..data") == data_target, "unchanged dir target not republished")
+    check(not os.path.exists(s.p("onchange.seen")), "on_change not run when nothing changed")
+
+    # a secret whose remote key does not exist: exit 1, the others still written
+    missing = """, { name = "missing-one"; store = "demo";
+      data = ( { secret_key = "x"; remote_ref = { key = "chimera/does-not-exist"; }; } );
+      files = ( { path = "%s/missing.txt"; format = "raw"; key = "x"; } ); }""" % out
+    conf = s.write_config(chimera_config(missing))
+    os.unlink(f"{out}/jwt.key")
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 1, f"--once with a missing remote key exits 1 (got {r.returncode})")
+    check(os.path.exists(f"{out}/jwt.key"), "the other secrets are still written")
+    check("missing-one" in r.stderr and "chimera/does-not-exist" in r.stderr and "'demo'" in r.stderr,
+          "failure names secret, remote key and store")
+    check(not os.path.exists(f"{out}/missing.txt"), "nothing written for the failed secret")
+
+    # a property that does not exist; a value that is not JSON
+    data = dict(CHIMERA)
+    data["chimera/plain"] = "not json"
+    bad = """, { name = "bad-property"; store = "demo";
+      data = ( { secret_key = "x"; remote_ref = { key = "chimera/jwt-secret"; property = "nope"; }; } );
+      files = ( { path = "%s/bad1"; format = "raw"; key = "x"; } ); },
+    { name = "not-json"; store = "demo";
+      data = ( { secret_key = "x"; remote_ref = { key = "chimera/plain"; property = "db.password"; }; } );
+      files = ( { path = "%s/bad2"; format = "raw"; key = "x"; } ); }""" % (out, out)
+    conf = s.write_config(chimera_config(bad, store=fake_store(data=data)))
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 1 and "bad-property" in r.stderr and "'nope'" in r.stderr,
+          "missing property: exit 1, property named")
+    check("not-json" in r.stderr and "not a JSON object" in r.stderr, "non-JSON value with property: clear error")
+
+    # a store type this build cannot fetch from fails the sync, not the configuration
+    tok = s.p("token")
+    with open(tok, "w") as f:
+        f.write("t\n")
+    os.chmod(tok, 0o600)
+    vault = """, { name = "from-vault"; store = "v";
+      data = ( { secret_key = "x"; remote_ref = { key = "chimera/postgres"; }; } );
+      files = ( { path = "%s/vault.txt"; format = "raw"; key = "x"; } ); }""" % out
+    store = fake_store() + f' v = {{ type = "vault"; server = "https://vault.example.com"; auth = {{ method = "token"; token_file = {lc_string(tok)}; }}; }};'
+    conf = s.write_config(chimera_config(vault, store=store))
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 1 and "from-vault" in r.stderr and "not supported" in r.stderr,
+          "an unsupported store fails that secret with a clear message")
+    check(not no_secrets_in(r.stdout + r.stderr), "no secret value in failure output")
+
+    # no secrets at all: nothing to do, success
+    conf = s.write_config('stores = { }; secrets = ( );')
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 0, "--once with no secrets exits 0")
+finally:
+    s.cleanup()
+done()
