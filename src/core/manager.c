@@ -64,6 +64,15 @@ struct SecretState {
         SecretState *retired_next;
 };
 
+/* An on_change command waiting for the directory fsyncs of its burst. */
+typedef struct QueuedCommand {
+        char **argv;
+        char *secret;
+        char *target;
+        uint64_t timeout_usec;
+        struct QueuedCommand *next;
+} QueuedCommand;
+
 struct Manager {
         sd_event *event;
         Config *config;
@@ -77,6 +86,12 @@ struct Manager {
         SecretState *retired; /* removed on reload while a sync was in flight */
 
         PendingCommand *commands;
+        /* Files written since the last flush: their directories still need an fsync, and
+         * their on_change commands wait for it. Flushed at idle priority, so a burst of
+         * writes shares one fsync per directory. */
+        AtomicSyncBatch sync_batch;
+        QueuedCommand *queued, **queued_tail;
+        sd_event_source *flush_source;
         unsigned first_round_pending;
         unsigned n_synced, n_failing;
         bool ready;
@@ -256,37 +271,86 @@ static void on_command_done(Command *c, int status, int sig, void *userdata) {
         manager_maybe_exit(m);
 }
 
-static void run_on_change(Manager *m, const SecretConfig *sec, const FileTarget *t) {
+static void run_command(Manager *m, QueuedCommand *q) {
         PendingCommand *pc = calloc(1, sizeof(PendingCommand));
-        LogEvent ev = { .action = LOG_ACTION_COMMAND_FAILED, .secret = sec->name, .target = t->path };
-        if (!pc || !(pc->secret = strdup(sec->name)) || !(pc->target = strdup(t->path)) ||
-            !(pc->program = strdup(t->on_change[0]))) {
-                if (pc) {
-                        free(pc->secret);
-                        free(pc->target);
-                        free(pc);
-                }
-                ev.error = ENOMEM;
-                log_event(LOG_ERR, &ev, "secret '%s': cannot run on_change for %s: out of memory", sec->name, t->path);
-                return;
+        LogEvent ev = { .action = LOG_ACTION_COMMAND_FAILED, .secret = q->secret, .target = q->target };
+        int r = -ENOMEM;
+
+        if (pc && (pc->program = strdup(q->argv[0]))) {
+                pc->m = m;
+                r = command_run(m->event, q->argv, q->secret, q->target, q->timeout_usec, on_command_done, pc,
+                                &pc->cmd);
         }
-        pc->m = m;
-        int r = command_run(m->event, t->on_change, sec->name, t->path, t->on_change_timeout_usec, on_command_done,
-                            pc, &pc->cmd);
         if (r < 0) {
                 ev.error = r;
-                log_event(LOG_ERR, &ev, "secret '%s': cannot start on_change command %s for %s: %s", sec->name,
-                          t->on_change[0], t->path, strerror(-r));
-                free(pc->secret);
-                free(pc->target);
-                free(pc->program);
+                log_event(LOG_ERR, &ev, "secret '%s': cannot start on_change command %s for %s: %s", q->secret,
+                          q->argv[0], q->target, strerror(-r));
+                if (pc)
+                        free(pc->program);
                 free(pc);
                 return;
         }
+        pc->secret = TAKE_PTR(q->secret);
+        pc->target = TAKE_PTR(q->target);
         pc->next = m->commands;
         if (m->commands)
                 m->commands->prev = pc;
         m->commands = pc;
+}
+
+static void queued_command_free(QueuedCommand *q) {
+        strv_free(q->argv);
+        free(q->secret);
+        free(q->target);
+        free(q);
+}
+
+static int on_flush(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        (void) atomic_sync_batch_flush(&m->sync_batch);
+        while (m->queued) {
+                QueuedCommand *q = m->queued;
+                m->queued = q->next;
+                /* Also while stopping: the file changed, its service must hear of it. */
+                run_command(m, q);
+                queued_command_free(q);
+        }
+        m->queued_tail = &m->queued;
+        manager_maybe_exit(m);
+        return 0;
+}
+
+static void flush_soon(Manager *m) {
+        if (!m->flush_source) {
+                if (sd_event_add_defer(m->event, &m->flush_source, on_flush, m) < 0) {
+                        on_flush(NULL, m);
+                        return;
+                }
+                sd_event_source_set_priority(m->flush_source, SD_EVENT_PRIORITY_IDLE);
+        }
+        sd_event_source_set_enabled(m->flush_source, SD_EVENT_ONESHOT);
+}
+
+static void queue_on_change(Manager *m, const SecretConfig *sec, const FileTarget *t) {
+        QueuedCommand *q = calloc(1, sizeof(QueuedCommand));
+        size_t n = strv_length(t->on_change);
+        if (q && (q->argv = calloc(n + 1, sizeof(char *))) && (q->secret = strdup(sec->name)) &&
+            (q->target = strdup(t->path))) {
+                size_t i;
+                for (i = 0; i < n && (q->argv[i] = strdup(t->on_change[i])); i++)
+                        ;
+                if (i == n) {
+                        q->timeout_usec = t->on_change_timeout_usec;
+                        *m->queued_tail = q;
+                        m->queued_tail = &q->next;
+                        return;
+                }
+        }
+        if (q)
+                queued_command_free(q);
+        log_event(LOG_ERR, &(LogEvent) { .action = LOG_ACTION_COMMAND_FAILED, .secret = sec->name,
+                                         .target = t->path, .error = ENOMEM },
+                  "secret '%s': cannot run on_change for %s: out of memory", sec->name, t->path);
 }
 
 /* ------------------------------------------------------------------ sync ---- */
@@ -385,7 +449,7 @@ static bool write_targets(SecretState *st, const SecretData *d) {
                 _cleanup_free_ char *err = NULL;
                 bool changed = false;
                 LogEvent ev = { .secret = sec->name, .store = sec->store_name, .target = t->path };
-                int r = sink_file_write(t, d, &changed, &err);
+                int r = sink_file_write(t, d, &m->sync_batch, &changed, &err);
                 if (r < 0) {
                         ev.action = LOG_ACTION_FAILED;
                         ev.error = r;
@@ -401,7 +465,9 @@ static bool write_targets(SecretState *st, const SecretData *d) {
                 else
                         log_event(LOG_INFO, &ev, "secret '%s': %s is up to date", sec->name, t->path);
                 if (changed && t->on_change)
-                        run_on_change(m, sec, t);
+                        queue_on_change(m, sec, t);
+                if (changed)
+                        flush_soon(m);
         }
         if (sec->kubernetes && sec->kubernetes->creation_policy != CREATION_NONE) {
                 char target[512];
@@ -589,7 +655,7 @@ oom:
 /* --------------------------------------------------------------- lifecycle ---- */
 
 static void manager_maybe_exit(Manager *m) {
-        if (m->commands || m->retired)
+        if (m->commands || m->retired || m->queued || !atomic_sync_batch_empty(&m->sync_batch))
                 return;
         if (m->stopping) {
                 for (size_t i = 0; i < m->n_states; i++)
@@ -816,6 +882,7 @@ int manager_new(const ManagerOptions *opts, Config *config, Manager **ret) {
         m->cli_log_level = opts->log_level;
         m->config_path = strdup(opts->config_path);
         m->notify = !!getenv("NOTIFY_SOCKET");
+        m->queued_tail = &m->queued;
         if (!m->config_path) {
                 manager_free(m);
                 return -ENOMEM;
@@ -862,6 +929,13 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         while (m->commands)
                 pending_command_free(m->commands);
+        (void) atomic_sync_batch_flush(&m->sync_batch);
+        while (m->queued) {
+                QueuedCommand *q = m->queued;
+                m->queued = q->next;
+                queued_command_free(q);
+        }
+        sd_event_source_disable_unref(m->flush_source);
         m->stopping = true;
         if (m->config)
                 for (size_t i = 0; i < m->config->n_stores; i++)
