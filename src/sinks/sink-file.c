@@ -10,35 +10,13 @@
 
 #include "util/atomic-file.h"
 #include "util/cleanup.h"
+#include "util/error.h"
 #include "util/template.h"
 
 /* execve() refuses any single "KEY=value" string longer than this (the kernel's
  * MAX_ARG_STRLEN, NUL included): a longer value would load from the file but the service
  * would never start with it. */
 #define ENV_ASSIGNMENT_MAX (32U * 4096U)
-
-_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        char *m = NULL;
-
-        if (ret_error) {
-                va_start(ap, fmt);
-                if (vasprintf(&m, fmt, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                *ret_error = m;
-        }
-        return r;
-}
-
-static bool env_name_valid(const char *s) {
-        if (!s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
-                return false;
-        for (s++; *s; s++)
-                if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
-                        return false;
-        return true;
-}
 
 /* KEY="value" lines. Inside double quotes both POSIX sh and systemd's EnvironmentFile=
  * parser (v252, parse_env_file_internal) turn \" \\ \$ \` into the bare character, keep a
@@ -56,20 +34,20 @@ static int render_env(const SecretData *d, SecBuf *out, char **ret_error) {
                 const char *key = d->entries[i].key;
                 const SecBuf *v = d->entries[i].value;
 
-                if (!env_name_valid(key))
-                        return fail(ret_error, -EINVAL,
+                if (!config_env_name_valid(key))
+                        return error_set(ret_error, -EINVAL,
                                     "key '%s' is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)", key);
                 if (memchr(v->data, 0, v->len))
-                        return fail(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                     "the value of key '%s' contains a NUL byte, which an environment file cannot hold",
                                     key);
                 if (!template_utf8_valid(v->data, v->len, true))
-                        return fail(ret_error, -EILSEQ,
+                        return error_set(ret_error, -EILSEQ,
                                     "the value of key '%s' is not valid UTF-8 (or holds a Unicode noncharacter), "
                                     "which systemd's EnvironmentFile= refuses",
                                     key);
                 if (strlen(key) + 2 + v->len > ENV_ASSIGNMENT_MAX)
-                        return fail(ret_error, -E2BIG,
+                        return error_set(ret_error, -E2BIG,
                                     "the value of key '%s' is longer than an environment variable can be (%u bytes with its name)",
                                     key, ENV_ASSIGNMENT_MAX - 1);
 
@@ -92,7 +70,7 @@ static int render_env(const SecretData *d, SecBuf *out, char **ret_error) {
                         r = secbuf_append(out, "\"\n", 2);
         }
         if (r < 0)
-                return fail(ret_error, r, "out of memory");
+                return error_set(ret_error, r, "out of memory");
         return 0;
 }
 
@@ -109,19 +87,19 @@ static int render_json(const SecretData *d, SecBuf *out, char **ret_error) {
                 if (r >= 0)
                         r = template_json_string_append(out, key, strlen(key));
                 if (r == -EILSEQ)
-                        return fail(ret_error, r, "a key of the secret is not valid UTF-8");
+                        return error_set(ret_error, r, "a key of the secret is not valid UTF-8");
                 if (r >= 0)
                         r = secbuf_append_char(out, ':');
                 if (r >= 0)
                         r = template_json_string_append(out, v->data, v->len);
                 if (r == -EILSEQ)
-                        return fail(ret_error, r, "the value of key '%s' is not valid UTF-8, which JSON cannot hold",
+                        return error_set(ret_error, r, "the value of key '%s' is not valid UTF-8, which JSON cannot hold",
                                     key);
         }
         if (r >= 0)
                 r = secbuf_append(out, "}\n", 2);
         if (r < 0)
-                return fail(ret_error, r, "out of memory");
+                return error_set(ret_error, r, "out of memory");
         return 0;
 }
 
@@ -133,15 +111,15 @@ int sink_file_render(const FileTarget *t, const SecretData *d, SecBuf **ret, cha
         switch (t->format) {
         case FILE_FORMAT_RAW:
                 if (!t->key)
-                        return fail(ret_error, -EINVAL, "a raw target needs a key");
+                        return error_set(ret_error, -EINVAL, "a raw target needs a key");
                 v = secret_data_get(d, t->key);
                 if (!v)
-                        return fail(ret_error, -ENOENT, "key '%s' is not in the secret", t->key);
+                        return error_set(ret_error, -ENOENT, "key '%s' is not in the secret", t->key);
                 out = secbuf_dup(v);
                 break;
         case FILE_FORMAT_TEMPLATE:
                 if (!t->template_text)
-                        return fail(ret_error, -EINVAL, "a template target needs a template");
+                        return error_set(ret_error, -EINVAL, "a template target needs a template");
                 return template_render(t->template_text, d, ret, ret_error);
         case FILE_FORMAT_ENV:
         case FILE_FORMAT_JSON:
@@ -153,12 +131,12 @@ int sink_file_render(const FileTarget *t, const SecretData *d, SecBuf **ret, cha
                         return r;
                 break;
         case FILE_FORMAT_DIR:
-                return fail(ret_error, -EINVAL, "a dir target is published as a directory, not rendered");
+                return error_set(ret_error, -EINVAL, "a dir target is published as a directory, not rendered");
         default:
-                return fail(ret_error, -EINVAL, "unknown file format");
+                return error_set(ret_error, -EINVAL, "unknown file format");
         }
         if (!out)
-                return fail(ret_error, -ENOMEM, "out of memory");
+                return error_set(ret_error, -ENOMEM, "out of memory");
         *ret = TAKE_PTR(out);
         return 0;
 }
@@ -189,8 +167,8 @@ int sink_file_check(const FileTarget *t, char *const *keys, bool keys_complete, 
         switch (t->format) {
         case FILE_FORMAT_ENV:
                 for (char *const *k = keys; k && *k; k++)
-                        if (!env_name_valid(*k))
-                                return fail(ret_error, -EINVAL,
+                        if (!config_env_name_valid(*k))
+                                return error_set(ret_error, -EINVAL,
                                             "key '%s' is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*), "
                                             "as an env target needs",
                                             *k);
@@ -198,25 +176,25 @@ int sink_file_check(const FileTarget *t, char *const *keys, bool keys_complete, 
         case FILE_FORMAT_DIR:
                 for (char *const *k = keys; k && *k; k++)
                         if (!atomic_dir_key_valid(*k))
-                                return fail(ret_error, -EINVAL,
+                                return error_set(ret_error, -EINVAL,
                                             "key '%s' cannot name a file in a dir target: it must be a single path "
                                             "component, not starting with '..'",
                                             *k);
                 return 0;
         case FILE_FORMAT_RAW:
                 if (!t->key)
-                        return fail(ret_error, -EINVAL, "a raw target needs a key");
+                        return error_set(ret_error, -EINVAL, "a raw target needs a key");
                 if (keys_complete && !strv_contains(keys, t->key))
-                        return fail(ret_error, -ENOENT, "key '%s' of the raw target is not in the secret's data",
+                        return error_set(ret_error, -ENOENT, "key '%s' of the raw target is not in the secret's data",
                                     t->key);
                 return 0;
         case FILE_FORMAT_TEMPLATE:
                 if (!t->template_text)
-                        return fail(ret_error, -EINVAL, "a template target needs template or template_file");
+                        return error_set(ret_error, -EINVAL, "a template target needs template or template_file");
                 return template_check(t->template_text, keys, keys_complete, ret_error);
         case FILE_FORMAT_JSON:
                 return 0;
         default:
-                return fail(ret_error, -EINVAL, "unknown file format");
+                return error_set(ret_error, -EINVAL, "unknown file format");
         }
 }

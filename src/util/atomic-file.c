@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/error.h"
 
 #define DATA_LINK "..data"
 #define DATA_LINK_TMP "..data_tmp"
@@ -23,21 +24,6 @@
 #define TEMP_NAME_ATTEMPTS 100
 
 /* Sets *ret_error (if wanted) and returns r. errno is set to -r first, so "%m" names it. */
-_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        char *m = NULL;
-
-        if (ret_error) {
-                errno = -r;
-                va_start(ap, fmt);
-                if (vasprintf(&m, fmt, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                *ret_error = m;
-        }
-        return r;
-}
-
 static mode_t dir_mode(mode_t file_mode) {
         mode_t m = file_mode & 0777;
 
@@ -56,14 +42,14 @@ static int check_dir_trusted(int fd, const char *shown, char **ret_error) {
         struct stat st;
 
         if (fstat(fd, &st) < 0)
-                return fail(ret_error, -errno, "stat %s: %m", shown);
+                return error_set(ret_error, -errno, "stat %s: %m", shown);
         if (st.st_uid != 0 && st.st_uid != geteuid())
-                return fail(ret_error, -EPERM, "directory %s is owned by uid %u, not root; fix with: chown root %s",
+                return error_set(ret_error, -EPERM, "directory %s is owned by uid %u, not root; fix with: chown root %s",
                             shown, (unsigned) st.st_uid, shown);
         /* A root-owned sticky directory (/tmp) is fine: nobody else may rename or remove what
          * we create there, and whatever we pass through next is checked in turn. */
         if ((st.st_mode & 022) && !((st.st_mode & S_ISVTX) && st.st_uid == 0))
-                return fail(ret_error, -EPERM, "directory %s is writable by group or others; fix with: chmod go-w %s",
+                return error_set(ret_error, -EPERM, "directory %s is writable by group or others; fix with: chmod go-w %s",
                             shown, shown);
         return 0;
 }
@@ -74,12 +60,12 @@ static int fail_open(int dirfd, const char *name, const char *shown, int r, char
 
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
                 if (S_ISLNK(st.st_mode))
-                        return fail(ret_error, -ELOOP,
+                        return error_set(ret_error, -ELOOP,
                                     "%s is a symlink; refusing to follow it (configure the real path)", shown);
                 if (!S_ISDIR(st.st_mode))
-                        return fail(ret_error, -ENOTDIR, "%s exists and is not a directory", shown);
+                        return error_set(ret_error, -ENOTDIR, "%s exists and is not a directory", shown);
         }
-        return fail(ret_error, r, "open %s: %m", shown);
+        return error_set(ret_error, r, "open %s: %m", shown);
 }
 
 /* Opens directory name below dirfd without following a symlink, creating it root:root 0755
@@ -94,7 +80,7 @@ static int open_parent_component(int dirfd, const char *name, const char *shown,
                 if (mkdirat(dirfd, name, 0755) >= 0)
                         created = true;
                 else if (errno != EEXIST)
-                        return fail(ret_error, -errno, "mkdir %s: %m", shown);
+                        return error_set(ret_error, -errno, "mkdir %s: %m", shown);
                 fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
         if (fd < 0)
@@ -103,11 +89,11 @@ static int open_parent_component(int dirfd, const char *name, const char *shown,
         if (created) {
                 /* Exactly as documented, whatever the umask or a setgid parent made of it. */
                 if (geteuid() == 0 && fchown(fd, 0, 0) < 0)
-                        return fail(ret_error, -errno, "chown %s: %m", shown);
+                        return error_set(ret_error, -errno, "chown %s: %m", shown);
                 if (fchmod(fd, 0755) < 0)
-                        return fail(ret_error, -errno, "chmod %s: %m", shown);
+                        return error_set(ret_error, -errno, "chmod %s: %m", shown);
                 if (fsync(dirfd) < 0)
-                        return fail(ret_error, -errno, "fsync parent of %s: %m", shown);
+                        return error_set(ret_error, -errno, "fsync parent of %s: %m", shown);
         }
 
         r = check_dir_trusted(fd, shown, ret_error);
@@ -126,9 +112,9 @@ static int open_parent(const char *path, int *ret_fd, char **ret_name, char **re
         int r;
 
         if (!path || path[0] != '/')
-                return fail(ret_error, -EINVAL, "path %s is not absolute", strna(path));
+                return error_set(ret_error, -EINVAL, "path %s is not absolute", strna(path));
         if (strlen(path) >= PATH_MAX)
-                return fail(ret_error, -ENAMETOOLONG, "path %.64s... is too long", path);
+                return error_set(ret_error, -ENAMETOOLONG, "path %.64s... is too long", path);
 
         /* Refused rather than resolved ("a/../b" hides where a file really goes), and before
          * anything is created. */
@@ -136,21 +122,21 @@ static int open_parent(const char *path, int *ret_fd, char **ret_name, char **re
                 c += strspn(c, "/");
                 size_t n = strcspn(c, "/");
                 if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-                        return fail(ret_error, -EINVAL, "path %s contains a '.' or '..' component", path);
+                        return error_set(ret_error, -EINVAL, "path %s contains a '.' or '..' component", path);
         }
 
         copy = strdup(path);
         shown = calloc(1, strlen(path) + 2);
         if (!copy || !shown)
-                return fail(ret_error, -ENOMEM, "out of memory");
+                return error_set(ret_error, -ENOMEM, "out of memory");
 
         comp = strtok_r(copy, "/", &save);
         if (!comp)
-                return fail(ret_error, -EINVAL, "path %s names no file", path);
+                return error_set(ret_error, -EINVAL, "path %s names no file", path);
 
         fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
-                return fail(ret_error, -errno, "open /: %m");
+                return error_set(ret_error, -errno, "open /: %m");
         r = check_dir_trusted(fd, "/", ret_error);
         if (r < 0)
                 return r;
@@ -173,7 +159,7 @@ static int open_parent(const char *path, int *ret_fd, char **ret_name, char **re
 
         name = strdup(comp);
         if (!name)
-                return fail(ret_error, -ENOMEM, "out of memory");
+                return error_set(ret_error, -ENOMEM, "out of memory");
         *ret_fd = TAKE_FD(fd);
         *ret_name = TAKE_PTR(name);
         return 0;
@@ -220,24 +206,24 @@ static int fill_file(int fd, const void *data, size_t len, uid_t uid, gid_t gid,
         const uint8_t *p = data;
 
         if (fchown(fd, uid, gid) < 0)
-                return fail(ret_error, -errno, "%s: chown to %u:%u: %m", shown, (unsigned) uid, (unsigned) gid);
+                return error_set(ret_error, -errno, "%s: chown to %u:%u: %m", shown, (unsigned) uid, (unsigned) gid);
         /* After fchown(), which clears set-id bits. */
         if (fchmod(fd, mode & 07777) < 0)
-                return fail(ret_error, -errno, "%s: chmod to %04o: %m", shown, (unsigned) (mode & 07777));
+                return error_set(ret_error, -errno, "%s: chmod to %04o: %m", shown, (unsigned) (mode & 07777));
 
         while (len > 0) {
                 ssize_t n = write(fd, p, MIN(len, (size_t) SSIZE_MAX));
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0)
-                        return fail(ret_error, -errno, "%s: write: %m", shown);
+                        return error_set(ret_error, -errno, "%s: write: %m", shown);
                 if (n == 0)
-                        return fail(ret_error, -EIO, "%s: write: %m", shown);
+                        return error_set(ret_error, -EIO, "%s: write: %m", shown);
                 p += n;
                 len -= (size_t) n;
         }
         if (fsync(fd) < 0)
-                return fail(ret_error, -errno, "%s: fsync: %m", shown);
+                return error_set(ret_error, -errno, "%s: fsync: %m", shown);
         return 0;
 }
 
@@ -307,16 +293,16 @@ int atomic_file_write(const char *path, const void *data, size_t len, uid_t uid,
 
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0) {
                 if (S_ISLNK(st.st_mode))
-                        return fail(ret_error, -ELOOP, "%s is a symlink; refusing to write through it", path);
+                        return error_set(ret_error, -ELOOP, "%s is a symlink; refusing to write through it", path);
                 if (!S_ISREG(st.st_mode))
-                        return fail(ret_error, -EEXIST, "%s exists and is not a regular file", path);
+                        return error_set(ret_error, -EEXIST, "%s exists and is not a regular file", path);
                 if (file_matches(dirfd, name, data, len, uid, gid, mode)) {
                         if (ret_changed)
                                 *ret_changed = false;
                         return 0;
                 }
         } else if (errno != ENOENT)
-                return fail(ret_error, -errno, "stat %s: %m", path);
+                return error_set(ret_error, -errno, "stat %s: %m", path);
 
         /* Same content but wrong owner or mode also goes the whole way: a chmod in place would
          * briefly show the content with the wrong mode. */
@@ -328,11 +314,11 @@ int atomic_file_write(const char *path, const void *data, size_t len, uid_t uid,
                 /* Shortened, so that a long target name still leaves room under NAME_MAX. */
                 if (asprintf(&tmp, ".#%.200s.%s", name, suffix) < 0) {
                         tmp = NULL;
-                        return fail(ret_error, -ENOMEM, "out of memory");
+                        return error_set(ret_error, -ENOMEM, "out of memory");
                 }
                 fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
                 if (fd < 0 && (errno != EEXIST || i >= TEMP_NAME_ATTEMPTS))
-                        return fail(ret_error, -errno, "%s: create temporary file: %m", path);
+                        return error_set(ret_error, -errno, "%s: create temporary file: %m", path);
         }
 
         r = fill_file(fd, data, len, uid, gid, mode, path, ret_error);
@@ -343,14 +329,14 @@ int atomic_file_write(const char *path, const void *data, size_t len, uid_t uid,
         if (close(TAKE_FD(fd)) < 0) {
                 r = -errno;
                 (void) unlinkat(dirfd, tmp, 0);
-                return fail(ret_error, r, "%s: close: %m", path);
+                return error_set(ret_error, r, "%s: close: %m", path);
         }
         /* rename() replaces the directory entry itself: even a symlink put there since the check
          * above is replaced, never written through. */
         if (renameat(dirfd, tmp, dirfd, name) < 0) {
                 r = -errno;
                 (void) unlinkat(dirfd, tmp, 0);
-                return fail(ret_error, r, "%s: rename into place: %m", path);
+                return error_set(ret_error, r, "%s: rename into place: %m", path);
         }
         /* The new content is visible now. A failure here is not reported as one: the next round
          * would find the content unchanged and on_change would never run for it. */
@@ -472,28 +458,28 @@ static int open_target_dir(int parentfd, const char *name, const char *path, uid
                 if (mkdirat(parentfd, name, 0700) >= 0)
                         created = true;
                 else if (errno != EEXIST)
-                        return fail(ret_error, -errno, "mkdir %s: %m", path);
+                        return error_set(ret_error, -errno, "mkdir %s: %m", path);
                 fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
         if (fd < 0)
                 return fail_open(parentfd, name, path, -errno, ret_error);
         if (fstat(fd, &st) < 0)
-                return fail(ret_error, -errno, "stat %s: %m", path);
+                return error_set(ret_error, -errno, "stat %s: %m", path);
         if (!created && st.st_uid != uid && st.st_uid != 0)
-                return fail(ret_error, -EPERM,
+                return error_set(ret_error, -EPERM,
                             "directory %s is owned by uid %u, expected %u or root; fix with: chown %u %s", path,
                             (unsigned) st.st_uid, (unsigned) uid, (unsigned) uid, path);
 
         bool fix = st.st_uid != uid || st.st_gid != gid || (st.st_mode & 07777) != dmode;
         if (fix) {
                 if (fchown(fd, uid, gid) < 0)
-                        return fail(ret_error, -errno, "%s: chown to %u:%u: %m", path, (unsigned) uid,
+                        return error_set(ret_error, -errno, "%s: chown to %u:%u: %m", path, (unsigned) uid,
                                     (unsigned) gid);
                 if (fchmod(fd, dmode) < 0)
-                        return fail(ret_error, -errno, "%s: chmod to %04o: %m", path, (unsigned) dmode);
+                        return error_set(ret_error, -errno, "%s: chmod to %04o: %m", path, (unsigned) dmode);
         }
         if (created && fsync(parentfd) < 0)
-                return fail(ret_error, -errno, "fsync parent of %s: %m", path);
+                return error_set(ret_error, -errno, "fsync parent of %s: %m", path);
 
         *ret_fd = TAKE_FD(fd);
         *ret_fixed = fix && !created;
@@ -554,25 +540,25 @@ static int make_hidden_dir(int dfd, const char *path, const SecretData *d, uid_t
 
                 if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || !gmtime_r(&ts.tv_sec, &tm) ||
                     strftime(stamp, sizeof(stamp), "%Y_%m_%d_%H_%M_%S", &tm) == 0)
-                        return fail(ret_error, -EINVAL, "%s: cannot read the clock", path);
+                        return error_set(ret_error, -EINVAL, "%s: cannot read the clock", path);
                 snprintf(name, sizeof(name), "..%s.%09ld", stamp, (long) ts.tv_nsec);
                 if (mkdirat(dfd, name, 0700) >= 0)
                         break;
                 if (errno != EEXIST || i >= TEMP_NAME_ATTEMPTS)
-                        return fail(ret_error, -errno, "%s: mkdir %s: %m", path, name);
+                        return error_set(ret_error, -errno, "%s: mkdir %s: %m", path, name);
         }
         *ret_name = strdup(name);
         if (!*ret_name)
-                return fail(ret_error, -ENOMEM, "out of memory");
+                return error_set(ret_error, -ENOMEM, "out of memory");
 
         fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
-                return fail(ret_error, -errno, "%s: open %s: %m", path, name);
+                return error_set(ret_error, -errno, "%s: open %s: %m", path, name);
         if (fchown(fd, uid, gid) < 0)
-                return fail(ret_error, -errno, "%s: chown %s to %u:%u: %m", path, name, (unsigned) uid,
+                return error_set(ret_error, -errno, "%s: chown %s to %u:%u: %m", path, name, (unsigned) uid,
                             (unsigned) gid);
         if (fchmod(fd, dir_mode(mode)) < 0)
-                return fail(ret_error, -errno, "%s: chmod %s: %m", path, name);
+                return error_set(ret_error, -errno, "%s: chmod %s: %m", path, name);
 
         for (size_t i = 0; i < d->n; i++) {
                 const SecretEntry *e = &d->entries[i];
@@ -581,19 +567,19 @@ static int make_hidden_dir(int dfd, const char *path, const SecretData *d, uid_t
 
                 if (asprintf(&shown, "%s/%s/%s", path, name, e->key) < 0) {
                         shown = NULL;
-                        return fail(ret_error, -ENOMEM, "out of memory");
+                        return error_set(ret_error, -ENOMEM, "out of memory");
                 }
                 kfd = openat(fd, e->key, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
                 if (kfd < 0)
-                        return fail(ret_error, -errno, "%s: create: %m", shown);
+                        return error_set(ret_error, -errno, "%s: create: %m", shown);
                 r = fill_file(kfd, e->value->data, e->value->len, uid, gid, mode, shown, ret_error);
                 if (r < 0)
                         return r;
                 if (close(TAKE_FD(kfd)) < 0)
-                        return fail(ret_error, -errno, "%s: close: %m", shown);
+                        return error_set(ret_error, -errno, "%s: close: %m", shown);
         }
         if (fsync(fd) < 0)
-                return fail(ret_error, -errno, "%s: fsync %s: %m", path, name);
+                return error_set(ret_error, -errno, "%s: fsync %s: %m", path, name);
         return 0;
 }
 
@@ -604,13 +590,13 @@ static int replace_symlink(int dfd, const char *tmp, const char *target, const c
         int r;
 
         if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT)
-                return fail(ret_error, -errno, "%s: remove stale %s: %m", path, tmp);
+                return error_set(ret_error, -errno, "%s: remove stale %s: %m", path, tmp);
         if (symlinkat(target, dfd, tmp) < 0)
-                return fail(ret_error, -errno, "%s: symlink %s: %m", path, tmp);
+                return error_set(ret_error, -errno, "%s: symlink %s: %m", path, tmp);
         if (renameat(dfd, tmp, dfd, name) < 0) {
                 r = -errno;
                 (void) unlinkat(dfd, tmp, 0);
-                return fail(ret_error, r, "%s: rename symlink over %s: %m", path, name);
+                return error_set(ret_error, r, "%s: rename symlink over %s: %m", path, name);
         }
         return 0;
 }
@@ -625,7 +611,7 @@ int atomic_dir_publish(const char *path, const SecretData *d, uid_t uid, gid_t g
 
         for (size_t i = 0; i < d->n; i++)
                 if (!atomic_dir_key_valid(d->entries[i].key))
-                        return fail(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                     "key '%s' cannot name a file in directory %s: it must be a single path component, "
                                     "not starting with '..'",
                                     d->entries[i].key, path);
@@ -665,7 +651,7 @@ int atomic_dir_publish(const char *path, const SecretData *d, uid_t uid, gid_t g
                         continue;
                 if (asprintf(&target, DATA_LINK "/%s", key) < 0) {
                         target = NULL;
-                        return fail(ret_error, -ENOMEM, "out of memory");
+                        return error_set(ret_error, -ENOMEM, "out of memory");
                 }
                 r = replace_symlink(dfd, KEY_LINK_TMP, target, key, path, ret_error);
                 if (r < 0)
@@ -674,13 +660,13 @@ int atomic_dir_publish(const char *path, const SecretData *d, uid_t uid, gid_t g
 
         r = list_dir(dfd, &names);
         if (r < 0)
-                return fail(ret_error, r, "%s: list: %m", path);
+                return error_set(ret_error, r, "%s: list: %m", path);
         for (char **i = names; *i; i++) {
                 if (is_hidden_data_dir(*i) && !streq(*i, hidden))
                         remove_hidden_dir(dfd, *i);
                 else if (strncmp(*i, "..", 2) != 0 && !secret_data_get(d, *i) && is_key_link_of(dfd, *i) &&
                          unlinkat(dfd, *i, 0) < 0 && errno != ENOENT)
-                        return fail(ret_error, -errno, "%s: remove stale link %s: %m", path, *i);
+                        return error_set(ret_error, -errno, "%s: remove stale link %s: %m", path, *i);
         }
         (void) fsync(dfd);
 

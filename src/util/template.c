@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "util/cleanup.h"
+#include "util/error.h"
 
 typedef enum Filter {
         FILTER_NONE,
@@ -18,20 +19,6 @@ typedef enum Filter {
 
 typedef int (*text_cb)(const char *p, size_t len, void *userdata, char **ret_error);
 typedef int (*expr_cb)(const char *key, Filter filter, unsigned line, void *userdata, char **ret_error);
-
-_printf_(3, 4) static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        char *m = NULL;
-
-        if (ret_error) {
-                va_start(ap, fmt);
-                if (vasprintf(&m, fmt, ap) < 0)
-                        m = NULL;
-                va_end(ap);
-                *ret_error = m;
-        }
-        return r;
-}
 
 bool template_utf8_valid(const void *p, size_t len, bool reject_noncharacters) {
         const uint8_t *s = p;
@@ -189,7 +176,7 @@ static int template_walk(const char *tmpl, text_cb on_text, expr_cb on_expr, voi
                 const char *inner = open + 2;
                 const char *close = strstr(inner, "}}");
                 if (!close || memchr(inner, '\n', (size_t) (close - inner)))
-                        return fail(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                     "template line %u: unterminated '{{' (no '}}' on the same line)", line);
 
                 const char *q = skip_blanks(inner, close);
@@ -198,7 +185,7 @@ static int template_walk(const char *tmpl, text_cb on_text, expr_cb on_expr, voi
                         q++;
                 size_t key_len = (size_t) (q - key);
                 if (key_len == 0)
-                        return fail(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                     "template line %u: expected a key name ([-._a-zA-Z0-9]+) after '{{'", line);
 
                 Filter filter = FILTER_NONE;
@@ -210,7 +197,7 @@ static int template_walk(const char *tmpl, text_cb on_text, expr_cb on_expr, voi
                                 q++;
                         size_t f_len = (size_t) (q - f);
                         if (f_len == 0)
-                                return fail(ret_error, -EINVAL,
+                                return error_set(ret_error, -EINVAL,
                                             "template line %u: expected a filter name after '|' for key '%.*s'", line,
                                             (int) MIN(key_len, (size_t) 128), key);
                         if (f_len == 6 && memcmp(f, "base64", 6) == 0)
@@ -218,21 +205,21 @@ static int template_walk(const char *tmpl, text_cb on_text, expr_cb on_expr, voi
                         else if (f_len == 4 && memcmp(f, "json", 4) == 0)
                                 filter = FILTER_JSON;
                         else
-                                return fail(ret_error, -EINVAL,
+                                return error_set(ret_error, -EINVAL,
                                             "template line %u: unknown filter '%.*s' for key '%.*s' (known: base64, json)",
                                             line, (int) MIN(f_len, (size_t) 64), f, (int) MIN(key_len, (size_t) 128),
                                             key);
                         q = skip_blanks(q, close);
                 }
                 if (q != close)
-                        return fail(ret_error, -EINVAL,
+                        return error_set(ret_error, -EINVAL,
                                     "template line %u: unexpected '%c' in the expression for key '%.*s' "
                                     "(expected '{{ key }}' or '{{ key | filter }}')",
                                     line, *q, (int) MIN(key_len, (size_t) 128), key);
 
                 _cleanup_free_ char *k = strndup(key, key_len);
                 if (!k)
-                        return fail(ret_error, -ENOMEM, "out of memory");
+                        return error_set(ret_error, -ENOMEM, "out of memory");
                 r = on_expr(k, filter, line, userdata, ret_error);
                 if (r < 0)
                         return r;
@@ -242,7 +229,7 @@ static int template_walk(const char *tmpl, text_cb on_text, expr_cb on_expr, voi
 
 static int check_size(size_t len, char **ret_error) {
         if (len > TEMPLATE_OUTPUT_MAX)
-                return fail(ret_error, -EFBIG, "rendered template is larger than %u MiB",
+                return error_set(ret_error, -EFBIG, "rendered template is larger than %u MiB",
                             TEMPLATE_OUTPUT_MAX / (1024U * 1024U));
         return 0;
 }
@@ -256,7 +243,7 @@ static int render_text(const char *p, size_t len, void *userdata, char **ret_err
         RenderContext *c = userdata;
 
         if (secbuf_append(c->out, p, len) < 0)
-                return fail(ret_error, -ENOMEM, "out of memory");
+                return error_set(ret_error, -ENOMEM, "out of memory");
         return check_size(c->out->len, ret_error);
 }
 
@@ -266,7 +253,7 @@ static int render_expr(const char *key, Filter filter, unsigned line, void *user
         int r;
 
         if (!v)
-                return fail(ret_error, -ENOENT, "template line %u: unknown key '%s'", line, key);
+                return error_set(ret_error, -ENOENT, "template line %u: unknown key '%s'", line, key);
         /* Refuse before encoding, so a huge value is not first copied in full. */
         r = check_size(v->len > TEMPLATE_OUTPUT_MAX ? v->len : c->out->len + v->len, ret_error);
         if (r < 0)
@@ -279,7 +266,7 @@ static int render_expr(const char *key, Filter filter, unsigned line, void *user
         case FILTER_JSON:
                 r = template_json_string_append(c->out, v->data, v->len);
                 if (r == -EILSEQ)
-                        return fail(ret_error, r,
+                        return error_set(ret_error, r,
                                     "template line %u: the value of key '%s' is not valid UTF-8, which the json filter cannot encode",
                                     line, key);
                 break;
@@ -287,7 +274,7 @@ static int render_expr(const char *key, Filter filter, unsigned line, void *user
                 r = secbuf_append(c->out, v->data, v->len);
         }
         if (r < 0)
-                return fail(ret_error, r, "out of memory");
+                return error_set(ret_error, r, "out of memory");
         return check_size(c->out->len, ret_error);
 }
 
@@ -296,7 +283,7 @@ int template_render(const char *tmpl, const SecretData *d, SecBuf **ret, char **
         int r;
 
         if (!b)
-                return fail(ret_error, -ENOMEM, "out of memory");
+                return error_set(ret_error, -ENOMEM, "out of memory");
 
         RenderContext c = { .out = b, .data = d };
         r = template_walk(tmpl, render_text, render_expr, &c, ret_error);
@@ -324,7 +311,7 @@ static int check_expr(const char *key, _unused_ Filter filter, unsigned line, vo
         for (char *const *k = c->keys; k && *k; k++)
                 if (streq(*k, key))
                         return 0;
-        return fail(ret_error, -ENOENT, "template line %u: unknown key '%s'", line, key);
+        return error_set(ret_error, -ENOENT, "template line %u: unknown key '%s'", line, key);
 }
 
 int template_check(const char *tmpl, char *const *keys, bool keys_complete, char **ret_error) {
