@@ -846,6 +846,9 @@ static void manager_reload(Manager *m) {
         m->n_states = nc->n_secrets;
         m->config = nc;
         log_level_apply(m);
+        /* READY=1 goes out below in any case; secrets added now are not a "first round". */
+        m->first_round_pending = 0;
+        m->ready = true;
 
         /* Freeing the old configuration stops the stores it alone holds; their pending fetches
          * come back cancelled and the secrets involved start over on the new store. */

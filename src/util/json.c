@@ -25,9 +25,9 @@ int json_parse_strict(const void *data, size_t len, json_object **ret) {
                 json_put_wiped(o);
                 return e == json_tokener_error_depth ? -ELOOP : -EBADMSG;
         }
-        /* Allow trailing white space only. */
+        /* Allow trailing white space only (memchr: strchr() would also match a NUL byte). */
         for (const char *p = (const char *) data + end; p < (const char *) data + len; p++)
-                if (!strchr(" \t\r\n", *p)) {
+                if (!memchr(" \t\r\n", *p, 4)) {
                         json_put_wiped(o);
                         return -EBADMSG;
                 }

@@ -149,9 +149,10 @@ int secbuf_read_file(const char *path, size_t max, int strip, SecBuf **ret) {
         }
         if (strip) {
                 size_t s = 0, e = b->len;
-                while (s < e && strchr(" \t\r\n", b->data[s]))
+                /* memchr, not strchr: strchr() would also match a NUL byte (the terminator). */
+                while (s < e && memchr(" \t\r\n", b->data[s], 4))
                         s++;
-                while (e > s && strchr(" \t\r\n", b->data[e - 1]))
+                while (e > s && memchr(" \t\r\n", b->data[e - 1], 4))
                         e--;
                 memmove(b->data, b->data + s, e - s);
                 explicit_bzero(b->data + (e - s), b->len - (e - s));
