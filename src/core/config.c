@@ -396,6 +396,23 @@ static bool path_is_normalized_absolute(const char *path) {
         return true;
 }
 
+int config_check_credential_path(ConfigParser *p, const config_setting_t *s, const char *path) {
+        _cleanup_free_ char *m = NULL;
+        if (!p->strict_modes)
+                return 0;
+        int r = config_check_file_trust(path, &m);
+        /* A credential that does not exist yet (a token another service writes later) is a
+         * run-time failure, not a configuration error. */
+        if (r < 0 && r != -ENOENT) {
+                if (m)
+                        config_error(p, s, "%s", m);
+                else
+                        config_error(p, s, "cannot check %s: %s", path, strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
 int config_get_credential_file(ConfigParser *p, const config_setting_t *group, const char *name,
                                bool required, char **ret) {
         int r = config_get_string(p, group, name, required, ret);
@@ -406,20 +423,8 @@ int config_get_credential_file(ConfigParser *p, const config_setting_t *group, c
                 config_error(p, s, "'%s' = \"%s\" must be an absolute path", name, *ret);
                 return -EINVAL;
         }
-        if (p->strict_modes) {
-                _cleanup_free_ char *m = NULL;
-                r = config_check_file_trust(*ret, &m);
-                /* A credential that does not exist yet (a token another service writes later)
-                 * is a run-time failure, not a configuration error. */
-                if (r < 0 && r != -ENOENT) {
-                        if (m)
-                                config_error(p, s, "%s", m);
-                        else
-                                config_error(p, s, "cannot check %s: %s", *ret, strerror(-r));
-                        return r;
-                }
-        }
-        return 1;
+        r = config_check_credential_path(p, s, *ret);
+        return r < 0 ? r : 1;
 }
 
 /* ------------------------------------------------------------------ dump ---- */
@@ -941,7 +946,7 @@ static int parse_mode(ConfigParser *p, const config_setting_t *g, mode_t *ret) {
         }
         const char *m = config_setting_get_string(s);
         size_t n = strlen(m);
-        if (n < 3 || n > 4 || strspn(m, "01234567") != n) {
+        if (n < 3 || n > 5 || strspn(m, "01234567") != n) {
                 config_error(p, s, "'mode' = \"%s\" is not an octal file mode like \"0400\"", m);
                 return -EINVAL;
         }
@@ -1021,6 +1026,7 @@ static void parse_file_target(ConfigParser *p, const config_setting_t *g, const 
         unsigned id;
 
         t->line = setting_line(g);
+        t->format = _FILE_FORMAT_MAX; /* none valid yet: later checks skip this target */
         t->mode = DEFAULT_FILE_MODE;
         t->on_change_timeout_usec = DEFAULT_ON_CHANGE_TIMEOUT;
         if (!expect_group(p, g, "files"))
@@ -1292,6 +1298,9 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
                         continue;
                 if (t->format == FILE_FORMAT_TEMPLATE && !t->template_text)
                         continue;
+                /* Already reported: no valid format, or a raw target without a key. */
+                if (t->format >= _FILE_FORMAT_MAX || (t->format == FILE_FORMAT_RAW && !t->key))
+                        continue;
                 if (sink_file_check(t, known, sec->n_data_from == 0, &m) < 0)
                         config_error(p, config_setting_get_elem(s, (unsigned) i), "secret '%s', file %s: %s",
                                      sec->name, t->path, m ? m : "invalid");
@@ -1478,8 +1487,9 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
         }
         if (!config_read(&cfg, f)) {
                 const char *ef = config_error_file(&cfg);
-                config_error_at_line(&p, (unsigned) config_error_line(&cfg), "syntax error: %s%s%s",
-                                     config_error_text(&cfg), ef && !streq(ef, path) ? " in " : "",
+                const char *text = config_error_text(&cfg);
+                config_error_at_line(&p, (unsigned) config_error_line(&cfg), "%s%s%s%s",
+                                     strstr(text, "syntax error") ? "" : "syntax error: ", text, ef && !streq(ef, path) ? " in " : "",
                                      ef && !streq(ef, path) ? ef : "");
                 config_destroy(&cfg);
                 r = -EINVAL;

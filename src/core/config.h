@@ -185,6 +185,8 @@ int config_get_strv(ConfigParser *p, const config_setting_t *group, const char *
 /* A path to a credential: absolute; if it exists, strict modes are checked. */
 int config_get_credential_file(ConfigParser *p, const config_setting_t *group, const char *name,
                                bool required, char **ret);
+/* Strict modes for a credential path given by default rather than by a setting. */
+int config_check_credential_path(ConfigParser *p, const config_setting_t *s, const char *path);
 /* OpenSSH-style strict modes: owned by root (or us), not writable by group or others. The
  * message names the file and the fix. */
 int config_check_file_trust(const char *path, char **ret_message);

@@ -113,8 +113,10 @@ static int aws_parse_config(Store *s, ConfigParser *p, const config_setting_t *g
                 config_get_credential_file(p, au, "secret_access_key_file", true, &a->secret_access_key_file);
                 break;
         case AWS_AUTH_SHARED_FILE:
-                if (config_get_credential_file(p, au, "credentials_file", false, &a->credentials_file) == 0)
+                if (config_get_credential_file(p, au, "credentials_file", false, &a->credentials_file) == 0) {
                         a->credentials_file = strdup("/root/.aws/credentials");
+                        config_check_credential_path(p, au, "/root/.aws/credentials");
+                }
                 if (config_get_string(p, au, "profile", false, &a->profile) <= 0 || !*a->profile) {
                         free(a->profile);
                         a->profile = strdup("default");

@@ -121,8 +121,10 @@ static int vault_parse_config(Store *s, ConfigParser *p, const config_setting_t 
                 break;
         case VAULT_AUTH_KUBERNETES:
                 config_get_string(p, a, "role", true, &v->role);
-                if (config_get_credential_file(p, a, "token_file", false, &v->token_file) == 0)
+                if (config_get_credential_file(p, a, "token_file", false, &v->token_file) == 0) {
                         v->token_file = strdup(K8S_SA_TOKEN);
+                        config_check_credential_path(p, a, K8S_SA_TOKEN);
+                }
                 break;
         case VAULT_AUTH_JWT:
                 config_get_string(p, a, "role", true, &v->role);

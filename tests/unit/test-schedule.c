@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+#include <check.h>
+#include <stdlib.h>
+
+#include "core/schedule.h"
+#include "util/cleanup.h"
+#include "util/duration.h"
+
+#define DRAWS 10000
+
+static int u64_cmp(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+static uint64_t backoff_median(unsigned failures, uint64_t min, uint64_t max) {
+        static uint64_t v[DRAWS];
+
+        for (size_t i = 0; i < DRAWS; i++) {
+                v[i] = schedule_backoff_delay(failures, min, max);
+                ck_assert_msg(v[i] >= min && v[i] <= max, "failure %u: %llu outside [%llu, %llu]", failures,
+                              (unsigned long long) v[i], (unsigned long long) min, (unsigned long long) max);
+        }
+        qsort(v, DRAWS, sizeof(v[0]), u64_cmp);
+        return v[DRAWS / 2];
+}
+
+START_TEST(test_random) {
+        unsigned seen[10] = { 0 };
+
+        ck_assert_uint_eq(schedule_random(0), 0);
+        ck_assert_uint_eq(schedule_random(1), 0);
+        for (int i = 0; i < DRAWS; i++) {
+                uint64_t r = schedule_random(10);
+                ck_assert_uint_lt(r, 10);
+                seen[r]++;
+        }
+        /* Uniform: each bucket expects 1000; 700 is about 10 standard deviations below. */
+        for (int i = 0; i < 10; i++)
+                ck_assert_msg(seen[i] > 700 && seen[i] < 1300, "bucket %d drawn %u times", i, seen[i]);
+}
+END_TEST
+
+START_TEST(test_refresh_jitter) {
+        static const uint64_t intervals[] = { 10, 997, 90 * USEC_PER_SEC, USEC_PER_HOUR, DURATION_MAX_USEC };
+
+        for (size_t k = 0; k < ELEMENTSOF(intervals); k++) {
+                uint64_t iv = intervals[k], lo = iv - iv / 10, hi = iv + iv / 10, min = UINT64_MAX, max = 0;
+                for (int i = 0; i < DRAWS; i++) {
+                        uint64_t d = schedule_refresh_delay(iv);
+                        ck_assert_msg(d >= lo && d <= hi, "%llu outside %llu +-10%%", (unsigned long long) d,
+                                      (unsigned long long) iv);
+                        min = MIN(min, d);
+                        max = MAX(max, d);
+                }
+                /* It varies, and uses most of the window. */
+                ck_assert_msg(min < iv - iv / 20 && max > iv + iv / 20, "interval %llu: draws only in [%llu, %llu]",
+                              (unsigned long long) iv, (unsigned long long) min, (unsigned long long) max);
+        }
+        for (int i = 0; i < 100; i++)
+                ck_assert_uint_eq(schedule_refresh_delay(0), 0);
+        /* Too short to spread: unchanged, not below zero. */
+        ck_assert_uint_eq(schedule_refresh_delay(9), 9);
+}
+END_TEST
+
+START_TEST(test_backoff_grows) {
+        const uint64_t min = USEC_PER_SEC, max = 5 * USEC_PER_MINUTE;
+        uint64_t prev = backoff_median(1, min, max);
+        unsigned n;
+
+        ck_assert_uint_eq(prev, min);
+        /* min * 2^(n-1) reaches max at n = 10 (256 s < 300 s < 512 s). */
+        for (n = 2; n <= 10; n++) {
+                uint64_t m = backoff_median(n, min, max);
+                ck_assert_msg(m > prev, "median at failure %u (%llu) not above failure %u (%llu)", n,
+                              (unsigned long long) m, n - 1, (unsigned long long) prev);
+                if (n <= 9) /* roughly doubles: [base/2, base] has median 3/4 base, base = min * 2^(n-1) */
+                        ck_assert_msg(m > (min << (n - 1)) * 65 / 100 && m < (min << (n - 1)) * 85 / 100,
+                                      "median at failure %u is %llu", n, (unsigned long long) m);
+                prev = m;
+        }
+        /* Capped: from here on the distribution stays in [max/2, max]. */
+        for (n = 11; n < 100; n += 17) {
+                uint64_t m = backoff_median(n, min, max);
+                ck_assert_msg(m > max * 65 / 100 && m < max * 85 / 100, "median at failure %u is %llu", n,
+                              (unsigned long long) m);
+        }
+}
+END_TEST
+
+START_TEST(test_backoff_capped) {
+        const uint64_t min = 500 * USEC_PER_MSEC, max = 30 * USEC_PER_SEC;
+        uint64_t hi = 0, lo = UINT64_MAX;
+
+        for (int i = 0; i < DRAWS; i++) {
+                uint64_t d = schedule_backoff_delay(1000000, min, max);
+                ck_assert_uint_le(d, max);
+                ck_assert_uint_ge(d, max / 2);
+                hi = MAX(hi, d);
+                lo = MIN(lo, d);
+        }
+        ck_assert_uint_gt(hi, max * 99 / 100);
+        ck_assert_uint_lt(lo, max * 51 / 100);
+        /* Huge failure counts and min == max are fine too. */
+        ck_assert_uint_le(schedule_backoff_delay(UINT32_MAX, min, max), max);
+        ck_assert_uint_eq(schedule_backoff_delay(7, max, max), max);
+        ck_assert_uint_eq(schedule_backoff_delay(0, min, max), min);
+        /* A max near the top of the range does not overflow the doubling. */
+        ck_assert_uint_ge(schedule_backoff_delay(200, 3, UINT64_MAX - 1), (UINT64_MAX - 1) / 2);
+}
+END_TEST
+
+static Suite *schedule_suite(void) {
+        Suite *s = suite_create("schedule");
+        TCase *tc = tcase_create("core");
+
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, test_random);
+        tcase_add_test(tc, test_refresh_jitter);
+        tcase_add_test(tc, test_backoff_grows);
+        tcase_add_test(tc, test_backoff_capped);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(schedule_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
