@@ -1,0 +1,20 @@
+#!/bin/sh
+# Install what building and testing secretsyncd needs on Debian 12 (as root). Quiet when
+# everything is already there.
+set -e
+PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
+      libcurl4-openssl-dev libjson-c-dev libssl-dev libsystemd-dev libconfig-dev check
+      python3 systemd dbus util-linux procps time"
+missing=""
+for p in $PKGS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+        echo "missing packages:$missing (run as root to install them)" >&2
+        exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

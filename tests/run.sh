@@ -1,0 +1,38 @@
+#!/bin/sh
+# Build secretsyncd and run the whole test suite: Check unit suites and integration tests
+# that start the real daemon. `tests/run.sh --sanitizers` builds with ASan+UBSan instead.
+# Prints "N passed, N failed, N skipped" last; exits non-zero if anything failed.
+set -e
+cd "$(dirname "$0")/.."
+sh tests/install-deps.sh
+flavour=werror
+flags="--enable-werror"
+if [ "${1:-}" = "--sanitizers" ]; then
+        flavour=sanitizers
+        flags="--enable-sanitizers --disable-hardening"
+fi
+./autogen.sh >/dev/null 2>&1
+dir="build-test-$flavour"
+rm -rf "$dir"
+mkdir "$dir"
+cd "$dir"
+../configure --quiet $flags
+make -j"$(nproc)" --quiet >/dev/null
+set +e
+ASAN_OPTIONS=detect_leaks=1 make -j"$(nproc)" check >check.out 2>&1
+rc=$?
+set -e
+grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' check.out || true
+for f in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find tests -name '*.trs') 2>/dev/null); do
+        echo "---- ${f%.trs}.log"
+        tail -n 60 "${f%.trs}.log"
+done
+pass=$(sed -n 's/^# PASS: *//p' check.out)
+fail=$(sed -n 's/^# FAIL: *//p' check.out)
+err=$(sed -n 's/^# ERROR: *//p' check.out)
+skip=$(sed -n 's/^# SKIP: *//p' check.out)
+for f in $(grep -lE '^:test-result: SKIP' $(find tests -name '*.trs') 2>/dev/null); do
+        echo "skipped ${f%.trs}: $(grep -m1 '^SKIP' "${f%.trs}.log" || true)"
+done
+echo "${pass:-0} passed, $(( ${fail:-0} + ${err:-0} )) failed, ${skip:-0} skipped"
+exit $rc
