@@ -19,7 +19,8 @@ cd "$dir"
 ../configure --quiet $flags
 make -j"$(nproc)" --quiet >/dev/null
 set +e
-ASAN_OPTIONS=detect_leaks=1 make -j"$(nproc)" check >check.out 2>&1
+# libconfig 1.5 leaks a scanner buffer on some inputs; that is not ours to fix.
+LSAN_OPTIONS="suppressions=$(cd .. && pwd)/tests/lsan.supp" ASAN_OPTIONS=detect_leaks=1 make -j"$(nproc)" check >check.out 2>&1
 rc=$?
 set -e
 grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' check.out || true

@@ -14,7 +14,10 @@
 #define CONFIG_FILE_MAX (4U * 1024U * 1024U)
 #define CONFIG_SECRETS_MAX 100000U
 #define CONFIG_ERRORS_MAX 100U
-#define CONFIG_DEFAULT_PATH "/etc/secretsyncd/secretsyncd.conf"
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/secretsyncd/secretsyncd.conf"
 #define TEMPLATE_FILE_MAX (1024U * 1024U)
 
 typedef struct Store Store;

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer: the configuration parser, validation and dump, on arbitrary file content. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        char path[] = "/tmp/fuzz-config.XXXXXX";
+        int fd = mkstemp(path);
+        if (fd < 0)
+                return 0;
+        if (write(fd, data, size) == (ssize_t) size) {
+                Config *c = NULL;
+                char **errors = NULL;
+                if (config_load(path, false, &c, &errors) >= 0) {
+                        FILE *f = fopen("/dev/null", "we");
+                        if (f) {
+                                config_dump(c, f, true);
+                                fclose(f);
+                        }
+                        config_free(c);
+                }
+                strv_free(errors);
+        }
+        close(fd);
+        unlink(path);
+        return 0;
+}
