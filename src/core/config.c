@@ -17,6 +17,7 @@
 #include "stores/store.h"
 #include "util/duration.h"
 #include "util/secbuf.h"
+#include "util/user.h"
 
 #define DEFAULT_REFRESH_INTERVAL (1 * USEC_PER_HOUR)
 #define DEFAULT_MAX_CONCURRENT 16
@@ -569,9 +570,12 @@ static void dump_file_target(ConfigDump *d, const FileTarget *t) {
         config_dump_string(d, "format", file_format_to_string(t->format));
         if (t->key)
                 config_dump_string(d, "key", t->key);
-        if (t->template_file)
+        if (t->template_file) {
                 config_dump_string(d, "template_file", t->template_file);
-        else if (t->template_text)
+                /* The fingerprint must change when only the file's content did. */
+                if (d->fingerprint)
+                        config_dump_string(d, "template", t->template_text);
+        } else if (t->template_text)
                 config_dump_string(d, "template", t->template_text);
         config_dump_string(d, "owner", t->owner);
         config_dump_string(d, "group", t->group);
@@ -684,7 +688,7 @@ static char *fingerprint(void (*fn)(ConfigDump *d, const void *x), const void *x
         FILE *f = open_memstream(&buf, &size);
         if (!f)
                 return NULL;
-        ConfigDump d = { .f = f, .redact = false };
+        ConfigDump d = { .f = f, .redact = false, .fingerprint = true };
         fn(&d, x);
         fclose(f);
         return buf;
@@ -959,38 +963,29 @@ static int parse_mode(ConfigParser *p, const config_setting_t *g, mode_t *ret) {
         return 1;
 }
 
-static int resolve_owner(ConfigParser *p, const config_setting_t *g, const char *key, bool user, char **name,
-                         unsigned *ret_id) {
-        char *end;
+/* owner/group: a name or a decimal id. A name unknown here is not an error: the user may be
+ * created later (by the package of the service that reads the file); it is looked up
+ * again at each write, and a write fails while it does not exist. */
+static void parse_owner(ConfigParser *p, const config_setting_t *g, const char *key, bool user, char **name,
+                        unsigned *ret_id) {
         if (config_get_string(p, g, key, false, name) < 0)
-                return -EINVAL;
+                return;
         if (!*name) {
                 *name = strdup("root");
                 *ret_id = 0;
-                return *name ? 0 : -ENOMEM;
+                return;
         }
-        errno = 0;
-        unsigned long v = strtoul(*name, &end, 10);
-        if (**name && !*end && errno == 0 && v < UINT32_MAX) {
-                *ret_id = (unsigned) v;
-                return 0;
+        if (!user_name_valid(*name)) {
+                config_error(p, member(g, key), "'%s' = \"%s\" is not a valid %s name or id", key, *name,
+                             user ? "user" : "group");
+                return;
         }
-        if (user) {
-                struct passwd *pw = getpwnam(*name);
-                if (pw) {
-                        *ret_id = pw->pw_uid;
-                        return 0;
-                }
-        } else {
-                struct group *gr = getgrnam(*name);
-                if (gr) {
-                        *ret_id = gr->gr_gid;
-                        return 0;
-                }
-        }
-        config_error(p, member(g, key), "'%s' = \"%s\": no such %s on this system", key, *name,
-                     user ? "user" : "group");
-        return -ENOENT;
+        uid_t uid;
+        gid_t gid;
+        if (user)
+                *ret_id = user_resolve(*name, &uid) >= 0 ? (unsigned) uid : (unsigned) UID_UNRESOLVED;
+        else
+                *ret_id = group_resolve(*name, &gid) >= 0 ? (unsigned) gid : (unsigned) GID_UNRESOLVED;
 }
 
 static int read_template_file(ConfigParser *p, const config_setting_t *s, const char *path, char **ret) {
@@ -1071,10 +1066,10 @@ static void parse_file_target(ConfigParser *p, const config_setting_t *g, const 
                              "secret '%s': 'template' and 'template_file' apply only to format \"template\"",
                              sec->name);
 
-        if (resolve_owner(p, g, "owner", true, &t->owner, &id) >= 0)
-                t->uid = (uid_t) id;
-        if (resolve_owner(p, g, "group", false, &t->group, &id) >= 0)
-                t->gid = (gid_t) id;
+        parse_owner(p, g, "owner", true, &t->owner, &id);
+        t->uid = (uid_t) id;
+        parse_owner(p, g, "group", false, &t->group, &id);
+        t->gid = (gid_t) id;
         parse_mode(p, g, &t->mode);
         if (config_get_strv(p, g, "on_change", &t->on_change) > 0) {
                 if (!t->on_change[0] || !*t->on_change[0])

@@ -198,6 +198,7 @@ typedef struct ConfigDump {
         FILE *f;
         int indent;
         bool redact;
+        bool fingerprint; /* for change detection, not for people: may add derived values */
 } ConfigDump;
 void config_dump_string(ConfigDump *d, const char *key, const char *value);
 void config_dump_secret(ConfigDump *d, const char *key, const char *value);

@@ -11,6 +11,7 @@
 #include "util/atomic-file.h"
 #include "util/cleanup.h"
 #include "util/error.h"
+#include "util/user.h"
 #include "util/template.h"
 
 /* execve() refuses any single "KEY=value" string longer than this (the kernel's
@@ -144,15 +145,23 @@ int sink_file_render(const FileTarget *t, const SecretData *d, SecBuf **ret, cha
 int sink_file_write(const FileTarget *t, const SecretData *d, AtomicSyncBatch *batch, bool *ret_changed,
                     char **ret_error) {
         _cleanup_secbuf_ SecBuf *content = NULL;
+        uid_t uid = t->uid;
+        gid_t gid = t->gid;
         int r;
 
+        /* Named in the configuration but unknown when it was loaded: maybe created since. */
+        if (uid == UID_UNRESOLVED && (r = user_resolve(t->owner, &uid)) < 0)
+                return error_set(ret_error, r, "no such user '%s' on this system (owner of %s)", t->owner, t->path);
+        if (gid == GID_UNRESOLVED && (r = group_resolve(t->group, &gid)) < 0)
+                return error_set(ret_error, r, "no such group '%s' on this system (group of %s)", t->group, t->path);
+
         if (t->format == FILE_FORMAT_DIR)
-                return atomic_dir_publish(t->path, d, t->uid, t->gid, t->mode, ret_changed, ret_error);
+                return atomic_dir_publish(t->path, d, uid, gid, t->mode, ret_changed, ret_error);
 
         r = sink_file_render(t, d, &content, ret_error);
         if (r < 0)
                 return r;
-        return atomic_file_write(t->path, content->data, content->len, t->uid, t->gid, t->mode, batch, ret_changed,
+        return atomic_file_write(t->path, content->data, content->len, uid, gid, t->mode, batch, ret_changed,
                                  ret_error);
 }
 

@@ -126,5 +126,30 @@ try:
 finally:
     d.stop()
     notify.close()
+
+# A reload that finds only a template_file's content changed re-renders the target.
+try:
+    tmpl = s.p("redis.tmpl")
+    with open(tmpl, "w") as f:
+        f.write("requirepass {{ password }}\n")
+    os.chmod(tmpl, 0o600)
+    conf = s.write_config(f"""
+stores = {{ {fake_store()} }};
+secrets = ( {{ name = "redis-credentials"; store = "demo";
+  data = ( {{ secret_key = "password"; remote_ref = {{ key = "chimera/redis-password"; property = "password"; }}; }} );
+  files = ( {{ path = "{out}/redis.conf"; format = "template"; template_file = "{tmpl}"; }} ); }} );
+""", name="tmpl.conf")
+    d = Daemon(conf, s)
+    check(d.wait_log("wrote " + f"{out}/redis.conf"), "template_file target written")
+    with open(tmpl, "w") as f:
+        f.write("requirepass {{ password }}\nmasterauth {{ password }}\n")
+    d.signal(signal.SIGHUP)
+    check(d.wait_log("reloaded") and d.wait_log("wrote " + f"{out}/redis.conf", count=2),
+          "a reload re-renders a target whose template_file changed")
+    with open(f"{out}/redis.conf") as f:
+        check(f.read() == "requirepass redis-s3cret\nmasterauth redis-s3cret\n", "new template content in place")
+    check("1 changed" in d.output(), "the reload counts the secret as changed")
+finally:
+    d.stop()
     s.cleanup()
 done()

@@ -42,10 +42,31 @@ try:
     r = run(["-c", conf, "--once"])
     check(stat.S_IMODE(os.lstat(f"{out}/owned").st_mode) == 0o400, "a mode change alone is applied")
 
-    # unknown user: configuration error naming it
-    conf = one(f"{out}/x", extra='owner = "no-such-user-xyz";')
+    # a user that does not exist (yet): the configuration is valid (the service's package
+    # may create the user later), the write fails naming user and file, and succeeds once
+    # the user exists
+    conf = one(f"{out}/later", extra='owner = "sstest-later"; group = "sstest-later";')
     r = run(["-c", conf, "--check-config"])
-    check(r.returncode == 2 and "no-such-user-xyz" in r.stderr, "unknown owner is a configuration error")
+    check(r.returncode == 0, "an owner unknown to this machine is not a configuration error")
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 1 and "sstest-later" in r.stderr and f"{out}/later" in r.stderr
+          and not os.path.exists(f"{out}/later"), "writing for an unknown owner fails, naming user and file")
+    conf = one(f"{out}/x", extra='owner = "bad user!";')
+    r = run(["-c", conf, "--check-config"])
+    check(r.returncode == 2 and "bad user!" in r.stderr, "an impossible user name is a configuration error")
+    import subprocess
+    if subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "sstest-later"],
+                      capture_output=True).returncode == 0:
+        try:
+            conf = one(f"{out}/later", extra='owner = "sstest-later"; group = "sstest-later";')
+            r = run(["-c", conf, "--once"])
+            check(r.returncode == 0 and os.stat(f"{out}/later").st_uid == pwd.getpwnam("sstest-later").pw_uid,
+                  "once the user exists, the file is written with it as owner")
+        finally:
+            subprocess.run(["userdel", "sstest-later"], capture_output=True)
+            subprocess.run(["groupdel", "sstest-later"], capture_output=True)
+    else:
+        print("# useradd unavailable: the user-created-later case is not checked")
 
     # a symlink at the target is never written through
     victim = s.p("victim")
