@@ -175,6 +175,14 @@ void config_error(ConfigParser *p, const config_setting_t *s, const char *fmt, .
         va_end(ap);
 }
 
+static void config_error_in(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) _printf_(4, 5);
+static void config_error_in(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        config_error_at(p, file, line, fmt, ap);
+        va_end(ap);
+}
+
 static void config_error_at_line(ConfigParser *p, unsigned line, const char *fmt, ...) _printf_(3, 4);
 static void config_error_at_line(ConfigParser *p, unsigned line, const char *fmt, ...) {
         va_list ap;
@@ -1400,6 +1408,49 @@ static int fill_defaults(Config *c) {
         return 0;
 }
 
+/* Files pulled in with @include are configuration too: the same strict modes apply. libconfig
+ * keeps one copy of each file name, so comparing pointers finds the distinct ones. */
+static void collect_files(const config_setting_t *s, const char ***files, size_t *n) {
+        const char *f = config_setting_source_file(s);
+        if (f) {
+                size_t i;
+                for (i = 0; i < *n && (*files)[i] != f; i++)
+                        ;
+                if (i == *n) {
+                        const char **m = reallocarray(*files, *n + 1, sizeof(char *));
+                        if (m) {
+                                *files = m;
+                                m[(*n)++] = f;
+                        }
+                }
+        }
+        if (config_setting_is_aggregate(s)) {
+                int len = config_setting_length(s);
+                for (int i = 0; i < len; i++)
+                        collect_files(config_setting_get_elem(s, (unsigned) i), files, n);
+        }
+}
+
+static void check_included_files(ConfigParser *p, const config_setting_t *root) {
+        _cleanup_free_ const char **files = NULL;
+        size_t n = 0;
+        collect_files(root, &files, &n);
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *m = NULL, *full = NULL;
+                const char *slash = strrchr(p->path, '/');
+                if (streq(files[i], p->path))
+                        continue;
+                /* libconfig records an include as written: relative to the main file's directory. */
+                if (files[i][0] != '/' && slash &&
+                    asprintf(&full, "%.*s/%s", (int) (slash - p->path), p->path, files[i]) < 0)
+                        full = NULL;
+                int r = config_check_file_trust(full ? full : files[i], &m);
+                if (r < 0)
+                        config_error_in(p, full ? full : files[i], 1, "%s",
+                                        m ? m : "cannot check this included file");
+        }
+}
+
 static int read_config_file(ConfigParser *p, const char *path, bool strict_modes, FILE **ret) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         struct stat st;
@@ -1492,6 +1543,8 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
         }
 
         const config_setting_t *root = config_root_setting(&cfg);
+        if (strict_modes)
+                check_included_files(&p, root);
         static const char *const keys[] = { "daemon", "stores", "kubernetes", "secrets", NULL };
         config_check_keys(&p, root, keys);
         parse_daemon(&p, member(root, "daemon"), &c->daemon);

@@ -661,7 +661,8 @@ static void manager_maybe_exit(Manager *m) {
                 for (size_t i = 0; i < m->n_states; i++)
                         if (m->states[i]->syncing)
                                 return;
-                sd_event_exit(m->event, 0);
+                /* --once stopped early did not sync everything: that is not a success. */
+                sd_event_exit(m->event, m->once && (m->any_failed || m->first_round_pending > 0) ? 1 : 0);
                 return;
         }
         if (m->once && m->first_round_pending == 0)

@@ -77,6 +77,15 @@ static int fake_parse_config(Store *s, ConfigParser *p, const config_setting_t *
                         *fe = (FakeEntry) { 0 };
                         continue;
                 }
+                if (strlen(value) > FAKE_VALUE_MAX) {
+                        config_error(p, e, "store '%s': the value of '%s' is over %u bytes", s->name, fe->key,
+                                     FAKE_VALUE_MAX);
+                        explicit_bzero(value, strlen(value));
+                        free(fe->key);
+                        free(fe->version);
+                        *fe = (FakeEntry) { 0 };
+                        continue;
+                }
                 fe->value = secbuf_new_from(value, strlen(value));
                 explicit_bzero(value, strlen(value));
                 if (!fe->value)

@@ -86,6 +86,19 @@ secrets = ( );
     r = run(["-c", cred, "--check-config"])
     check(r.returncode == 0, "credential file 0600 accepted")
 
+    # files pulled in with @include are held to the same strict modes
+    inc = s.p("included.conf")
+    with open(inc, "w") as f:
+        f.write("stores = { };\n")
+    os.chmod(inc, 0o666)
+    main = s.write_config('secrets = ( );\n@include "included.conf"\n', name="main.conf")
+    r = run(["-c", main, "--check-config"])
+    check(r.returncode == 2 and r.stderr.startswith(inc + ":") and "chmod go-w" in r.stderr,
+          "a group/other-writable @include file is refused, named")
+    os.chmod(inc, 0o644)
+    r = run(["-c", main, "--check-config"])
+    check(r.returncode == 0, "a trusted @include file is accepted")
+
     # --dump-config: redacted, and dump -> parse -> dump is a fixed point.
     full = s.write_config(f"""
 daemon = {{ refresh_interval = "90m"; log_level = "notice"; }};
