@@ -136,11 +136,11 @@ static bool dns_subdomain_valid(const char *s) {
 
 /* ---------------------------------------------------------------- errors ---- */
 
-static unsigned setting_line(const config_setting_t *s) {
+static unsigned setting_line(const ConfigParser *p, const config_setting_t *s) {
         for (; s; s = config_setting_parent(s)) {
                 unsigned l = config_setting_source_line(s);
                 if (l > 0)
-                        return l;
+                        return l + p->line_offset;
         }
         return 0;
 }
@@ -171,7 +171,7 @@ static void config_error_at(ConfigParser *p, const char *file, unsigned line, co
 void config_error(ConfigParser *p, const config_setting_t *s, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        config_error_at(p, setting_file(p, s), setting_line(s), fmt, ap);
+        config_error_at(p, setting_file(p, s), setting_line(p, s), fmt, ap);
         va_end(ap);
 }
 
@@ -872,7 +872,7 @@ static void parse_stores(ConfigParser *p, const config_setting_t *g, Config *c) 
                 Store *st = store_new(vt, name);
                 if (!st)
                         return;
-                st->line = setting_line(s);
+                st->line = setting_line(p, s);
                 c->stores[c->n_stores++] = st;
                 vt->parse_config(st, p, s);
         }
@@ -887,7 +887,7 @@ static void parse_kubernetes(ConfigParser *p, const config_setting_t *g, KubeCon
         if (!expect_group(p, g, "kubernetes"))
                 return;
         k->present = true;
-        k->line = setting_line(g);
+        k->line = setting_line(p, g);
         config_check_keys(p, g, keys);
         if (config_get_string(p, g, "kubeconfig", false, &k->kubeconfig) > 0) {
                 if (!*k->kubeconfig) {
@@ -1028,7 +1028,7 @@ static void parse_file_target(ConfigParser *p, const config_setting_t *g, const 
         _cleanup_free_ char *format = NULL;
         unsigned id;
 
-        t->line = setting_line(g);
+        t->line = setting_line(p, g);
         t->format = _FILE_FORMAT_MAX; /* none valid yet: later checks skip this target */
         t->mode = DEFAULT_FILE_MODE;
         t->on_change_timeout_usec = DEFAULT_ON_CHANGE_TIMEOUT;
@@ -1151,7 +1151,7 @@ static void parse_kube_target(ConfigParser *p, const config_setting_t *g, Secret
         if (!k)
                 return;
         sec->kubernetes = k;
-        k->line = setting_line(g);
+        k->line = setting_line(p, g);
         config_check_keys(p, g, keys);
         if (config_get_string(p, g, "namespace", true, &k->namespace) > 0 && !dns_label_valid(k->namespace))
                 config_error(p, member(g, "namespace"), "secret '%s': \"%s\" is not a valid namespace name",
@@ -1206,7 +1206,7 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
                                             "kubernetes", "files", NULL };
         const config_setting_t *s;
 
-        sec->line = setting_line(g);
+        sec->line = setting_line(p, g);
         sec->refresh_interval_usec = c->daemon.refresh_interval_usec;
         if (!expect_group(p, g, "secrets"))
                 return;
@@ -1230,12 +1230,12 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
 
         if ((s = member(g, "data")) && expect_type(p, s, CONFIG_TYPE_LIST, "data")) {
                 int n = config_setting_length(s);
-                sec->data = calloc((size_t) n + 1, sizeof(DataRef));
+                sec->data = calloc(MAX(n, 1), sizeof(DataRef));
                 for (int i = 0; sec->data && i < n; i++) {
                         static const char *const dkeys[] = { "secret_key", "remote_ref", NULL };
                         const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
                         DataRef *d = &sec->data[sec->n_data++];
-                        d->line = setting_line(e);
+                        d->line = setting_line(p, e);
                         if (!expect_group(p, e, "data"))
                                 continue;
                         config_check_keys(p, e, dkeys);
@@ -1257,12 +1257,12 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
         }
         if ((s = member(g, "data_from")) && expect_type(p, s, CONFIG_TYPE_LIST, "data_from")) {
                 int n = config_setting_length(s);
-                sec->data_from = calloc((size_t) n + 1, sizeof(DataFrom));
+                sec->data_from = calloc(MAX(n, 1), sizeof(DataFrom));
                 for (int i = 0; sec->data_from && i < n; i++) {
                         static const char *const fkeys[] = { "extract", NULL };
                         const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
                         DataFrom *d = &sec->data_from[sec->n_data_from++];
-                        d->line = setting_line(e);
+                        d->line = setting_line(p, e);
                         if (!expect_group(p, e, "data_from"))
                                 continue;
                         config_check_keys(p, e, fkeys);
@@ -1280,7 +1280,7 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
                 parse_kube_target(p, s, sec);
         if ((s = member(g, "files")) && expect_type(p, s, CONFIG_TYPE_LIST, "files")) {
                 int n = config_setting_length(s);
-                sec->files = calloc((size_t) n + 1, sizeof(FileTarget));
+                sec->files = calloc(MAX(n, 1), sizeof(FileTarget));
                 for (int i = 0; sec->files && i < n; i++)
                         parse_file_target(p, config_setting_get_elem(s, (unsigned) i), sec,
                                           &sec->files[sec->n_files++]);
@@ -1451,7 +1451,7 @@ static void check_included_files(ConfigParser *p, const config_setting_t *root) 
         }
 }
 
-static int read_config_file(ConfigParser *p, const char *path, bool strict_modes, FILE **ret) {
+static int read_config_text(ConfigParser *p, const char *path, bool strict_modes, char **ret) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         struct stat st;
         if (fd < 0) {
@@ -1486,19 +1486,237 @@ static int read_config_file(ConfigParser *p, const char *path, bool strict_modes
                         return r;
                 }
         }
-        FILE *f = fdopen(fd, "re");
-        if (!f)
-                return -errno;
-        TAKE_FD(fd);
-        *ret = f;
+        _cleanup_free_ char *text = malloc((size_t) st.st_size + 1);
+        size_t len = 0;
+        if (!text)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t k = read(fd, text + len, (size_t) st.st_size - len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0 || (len += (size_t) k) == (size_t) st.st_size)
+                        break;
+        }
+        text[len] = 0;
+        if (strlen(text) != len) {
+                config_error_at_line(p, 0, "contains a NUL byte");
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(text);
         return 0;
 }
+
+/* A long `secrets` list makes a big libconfig tree (about 2 KiB a secret). To keep memory
+ * small, the main file is scanned for the top-level list (lexically only: strings,
+ * comments, brackets), and libconfig then parses the rest of the file, with the list
+ * emptied, and each element of the list on its own. Anything unusual (an @include, a
+ * second `secrets`, unbalanced brackets) and the whole file goes to libconfig as it is. */
+typedef struct Span {
+        size_t start, end; /* [start, end) of an element's text */
+        unsigned line;     /* the line start is on */
+} Span;
+
+typedef struct SecretsSplit {
+        size_t open, close; /* offsets of the list's ( and ) */
+        Span *elems;
+        size_t n;
+} SecretsSplit;
+
+static size_t skip_blank(const char *t, size_t i, unsigned *line) {
+        for (;;) {
+                if (t[i] == '\n')
+                        (*line)++, i++;
+                else if (t[i] == ' ' || t[i] == '\t' || t[i] == '\r' || t[i] == '\f')
+                        i++;
+                else if (t[i] == '#' || (t[i] == '/' && t[i + 1] == '/'))
+                        while (t[i] && t[i] != '\n')
+                                i++;
+                else if (t[i] == '/' && t[i + 1] == '*') {
+                        for (i += 2; t[i] && !(t[i] == '*' && t[i + 1] == '/'); i++)
+                                if (t[i] == '\n')
+                                        (*line)++;
+                        if (t[i])
+                                i += 2;
+                } else
+                        return i;
+        }
+}
+
+static bool split_secrets(const char *t, SecretsSplit *ret) {
+        SecretsSplit sp = { 0 };
+        unsigned line = 1;
+        int depth = 0;
+        bool found = false, expect_name = true;
+        size_t i = 0, cap = 0;
+
+        for (;;) {
+                i = skip_blank(t, i, &line);
+                char ch = t[i];
+                if (!ch)
+                        break;
+                if (ch == '@')
+                        goto no;
+                if (ch == '"') {
+                        for (i++; t[i] && t[i] != '"'; i++)
+                                if (t[i] == '\\' && t[i + 1])
+                                        i++;
+                                else if (t[i] == '\n')
+                                        line++;
+                        if (!t[i])
+                                goto no;
+                        i++;
+                        expect_name = false;
+                        continue;
+                }
+                if (depth == 0 && expect_name && (isalpha((unsigned char) ch) || ch == '*')) {
+                        size_t s0 = i;
+                        while (isalnum((unsigned char) t[i]) || strchr("-_*", t[i]))
+                                i++;
+                        bool is_secrets = i - s0 == 7 && strncmp(t + s0, "secrets", 7) == 0;
+                        i = skip_blank(t, i, &line);
+                        if (t[i] != '=' && t[i] != ':')
+                                goto no;
+                        i = skip_blank(t, i + 1, &line);
+                        expect_name = false;
+                        if (!is_secrets)
+                                continue;
+                        if (found || t[i] != '(')
+                                goto no;
+                        found = true;
+                        sp.open = i++;
+                        /* the elements, split at top-level commas */
+                        int d = 0;
+                        size_t es = i;
+                        unsigned eline = line;
+                        bool any = false;
+                        for (;;) {
+                                size_t j = skip_blank(t, i, &line);
+                                if (!t[j])
+                                        goto no;
+                                if (t[j] == '"') {
+                                        for (j++; t[j] && t[j] != '"'; j++)
+                                                if (t[j] == '\\' && t[j + 1])
+                                                        j++;
+                                                else if (t[j] == '\n')
+                                                        line++;
+                                        if (!t[j])
+                                                goto no;
+                                        i = j + 1;
+                                        any = true;
+                                        continue;
+                                }
+                                if (t[j] == '@')
+                                        goto no;
+                                if (d == 0 && (t[j] == ',' || t[j] == ')')) {
+                                        if (any || t[j] == ',') {
+                                                if (sp.n == cap) {
+                                                        cap = cap ? cap * 2 : 64;
+                                                        Span *m = reallocarray(sp.elems, cap, sizeof(Span));
+                                                        if (!m)
+                                                                goto no;
+                                                        sp.elems = m;
+                                                }
+                                                sp.elems[sp.n++] = (Span) { es, j, eline };
+                                        }
+                                        if (t[j] == ')') {
+                                                sp.close = j;
+                                                i = j + 1;
+                                                break;
+                                        }
+                                        i = es = j + 1;
+                                        eline = line;
+                                        any = false;
+                                        continue;
+                                }
+                                if (strchr("({[", t[j]))
+                                        d++;
+                                else if (strchr(")}]", t[j]) && --d < 0)
+                                        goto no;
+                                any = true;
+                                i = j + 1;
+                        }
+                        continue;
+                }
+                if (strchr("({[", ch))
+                        depth++, expect_name = true;
+                else if (strchr(")}]", ch)) {
+                        if (--depth < 0)
+                                goto no;
+                } else if (depth == 0 && (ch == ';' || ch == ','))
+                        expect_name = true;
+                else if (depth == 0)
+                        expect_name = false;
+                i++;
+        }
+        if (!found || depth != 0)
+                goto no;
+        *ret = sp;
+        return true;
+no:
+        free(sp.elems);
+        return false;
+}
+
+/* The configuration text with [from, to) read as blanks, line breaks kept (so that line
+ * numbers stay right). */
+typedef struct BlankedText {
+        const char *text;
+        size_t len, pos, from, to;
+} BlankedText;
+
+static ssize_t blanked_read(void *cookie, char *buf, size_t size) {
+        BlankedText *b = cookie;
+        size_t n = MIN(size, b->len - b->pos);
+        for (size_t i = 0; i < n; i++, b->pos++)
+                buf[i] = b->pos >= b->from && b->pos < b->to && b->text[b->pos] != '\n' ? ' ' : b->text[b->pos];
+        return (ssize_t) n;
+}
+
+static void report_syntax_error(ConfigParser *p, config_t *cfg) {
+        const char *ef = config_error_file(cfg);
+        const char *text = config_error_text(cfg);
+        config_error_at_line(p, (unsigned) config_error_line(cfg) + p->line_offset, "%s%s%s%s",
+                             strstr(text, "syntax error") ? "" : "syntax error: ", text,
+                             ef && !streq(ef, p->path) ? " in " : "", ef && !streq(ef, p->path) ? ef : "");
+}
+
+/* One element of the secrets list, parsed by libconfig on its own. */
+static void parse_secret_text(ConfigParser *p, const char *text, const Span *e, Config *c, SecretConfig *sec) {
+        _cleanup_free_ char *buf = NULL;
+        config_t cfg;
+
+        sec->line = e->line;
+        sec->refresh_interval_usec = c->daemon.refresh_interval_usec;
+        if (asprintf(&buf, "x=(%.*s);", (int) (e->end - e->start), text + e->start) < 0)
+                return;
+        config_init(&cfg);
+        config_set_options(&cfg, 0);
+        p->line_offset = e->line - 1;
+        if (!config_read_string(&cfg, buf))
+                report_syntax_error(p, &cfg);
+        else {
+                const config_setting_t *l = config_lookup(&cfg, "x");
+                if (l && config_setting_length(l) == 1)
+                        parse_secret(p, config_setting_get_elem(l, 0), c, sec);
+                else
+                        config_error_at_line(p, e->line, "syntax error");
+        }
+        p->line_offset = 0;
+        config_destroy(&cfg);
+        if (!sec->name)
+                sec->name = strdup("?");
+}
+
 
 int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_errors) {
         ConfigParser p = { .path = path, .strict_modes = strict_modes };
         _cleanup_config_ Config *c = calloc(1, sizeof(Config));
+        _cleanup_free_ char *text = NULL, *dir = NULL;
         _cleanup_fclose_ FILE *f = NULL;
-        _cleanup_free_ char *dir = NULL;
+        SecretsSplit split = { 0 };
+        bool streamed = false;
         config_t cfg;
         int r;
 
@@ -1519,9 +1737,19 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
                 .retry_period_usec = DEFAULT_RETRY_PERIOD,
         };
 
-        r = read_config_file(&p, path, strict_modes, &f);
+        r = read_config_text(&p, path, strict_modes, &text);
         if (r < 0)
                 goto finish;
+        streamed = split_secrets(text, &split);
+        /* libconfig reads through a stream, not a copy of the text; when streamed it sees
+         * `secrets = ( )`, and the elements come one by one below. */
+        BlankedText bt = { .text = text, .len = strlen(text), .from = streamed ? split.open + 1 : 0,
+                           .to = streamed ? split.close : 0 };
+        f = fopencookie(&bt, "r", (cookie_io_functions_t) { .read = blanked_read });
+        if (!f) {
+                r = -errno;
+                goto finish;
+        }
 
         config_init(&cfg);
         config_set_options(&cfg, 0);
@@ -1532,11 +1760,7 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
                 config_set_include_dir(&cfg, *dir ? dir : "/");
         }
         if (!config_read(&cfg, f)) {
-                const char *ef = config_error_file(&cfg);
-                const char *text = config_error_text(&cfg);
-                config_error_at_line(&p, (unsigned) config_error_line(&cfg), "%s%s%s%s",
-                                     strstr(text, "syntax error") ? "" : "syntax error: ", text, ef && !streq(ef, path) ? " in " : "",
-                                     ef && !streq(ef, path) ? ef : "");
+                report_syntax_error(&p, &cfg);
                 config_destroy(&cfg);
                 r = -EINVAL;
                 goto finish;
@@ -1552,7 +1776,20 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
         parse_kubernetes(&p, member(root, "kubernetes"), &c->kubernetes);
 
         const config_setting_t *list = member(root, "secrets");
-        if (list && expect_type(&p, list, CONFIG_TYPE_LIST, "secrets")) {
+        if (streamed) {
+                /* Everything the main tree held is in the model now. */
+                config_destroy(&cfg);
+                config_init(&cfg);
+                list = NULL;
+                if (split.n > CONFIG_SECRETS_MAX)
+                        config_error_at_line(&p, split.elems[0].line, "too many secrets (%zu; at most %u)", split.n,
+                                             CONFIG_SECRETS_MAX);
+                else {
+                        c->secrets = calloc(split.n + 1, sizeof(SecretConfig));
+                        for (size_t i = 0; c->secrets && i < split.n; i++)
+                                parse_secret_text(&p, text, &split.elems[i], c, &c->secrets[c->n_secrets++]);
+                }
+        } else if (list && expect_type(&p, list, CONFIG_TYPE_LIST, "secrets")) {
                 int n = config_setting_length(list);
                 if ((unsigned) n > CONFIG_SECRETS_MAX)
                         config_error(&p, list, "too many secrets (%d; at most %u)", n, CONFIG_SECRETS_MAX);
@@ -1594,6 +1831,7 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
                 r = -EINVAL;
 
 finish:
+        free(split.elems);
         if (r >= 0 && p.n_errors == 0) {
                 *ret = TAKE_PTR(c);
                 if (ret_errors)

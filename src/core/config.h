@@ -143,6 +143,7 @@ typedef struct ConfigParser {
         char **errors;
         size_t n_errors;
         bool strict_modes;
+        unsigned line_offset; /* lines before the text libconfig is parsing now */
 } ConfigParser;
 
 /* Parse and validate. On failure returns -EINVAL (or -errno for I/O), and the messages are

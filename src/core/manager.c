@@ -4,6 +4,7 @@
 #include "core/manager.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #define SECRET_DATA_BYTES_MAX (1024U * 1024U)
 #define TIMER_ACCURACY_USEC (1 * USEC_PER_SEC)
 #define STATUS_DELAY_USEC (200 * USEC_PER_MSEC)
+#define SYNCS_PER_REQUEST_SLOT 4
 
 typedef struct SecretState SecretState;
 
@@ -61,6 +63,8 @@ struct SecretState {
         int status;        /* 1: not attempted yet, 0: synced, -1: failing */
         bool syncing;
         bool resync;
+        bool queued;
+        SecretState *queue_next;
         SecretState *retired_next;
 };
 
@@ -84,6 +88,13 @@ struct Manager {
         SecretState **states; /* parallel to config->secrets */
         size_t n_states;
         SecretState *retired; /* removed on reload while a sync was in flight */
+
+        /* Syncs in flight are bounded (SYNCS_PER_REQUEST_SLOT x max_concurrent_requests):
+         * the rest wait in a FIFO, so 10,000 secrets due at once do not hold 10,000 fetches'
+         * worth of memory. */
+        unsigned syncs_running;
+        SecretState *queue_head, **queue_tail;
+        sd_event_source *pump_source;
 
         PendingCommand *commands;
         /* Files written since the last flush: their directories still need an fsync, and
@@ -228,6 +239,71 @@ static void unschedule(SecretState *st) {
                 sd_event_source_set_enabled(st->timer, SD_EVENT_OFF);
 }
 
+/* ----------------------------------------------------------- sync queue ---- */
+
+static unsigned sync_limit(Manager *m) {
+        return MAX(1U, m->config->daemon.max_concurrent_requests) * SYNCS_PER_REQUEST_SLOT;
+}
+
+static void queue_push(Manager *m, SecretState *st) {
+        if (st->queued)
+                return;
+        st->queued = true;
+        st->queue_next = NULL;
+        *m->queue_tail = st;
+        m->queue_tail = &st->queue_next;
+}
+
+static void queue_remove(Manager *m, SecretState *st) {
+        if (!st->queued)
+                return;
+        for (SecretState **p = &m->queue_head; *p; p = &(*p)->queue_next)
+                if (*p == st) {
+                        *p = st->queue_next;
+                        if (m->queue_tail == &st->queue_next)
+                                m->queue_tail = p;
+                        break;
+                }
+        st->queued = false;
+}
+
+static void queue_clear(Manager *m) {
+        while (m->queue_head) {
+                SecretState *st = m->queue_head;
+                m->queue_head = st->queue_next;
+                st->queued = false;
+        }
+        m->queue_tail = &m->queue_head;
+}
+
+static int on_pump(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        /* A loop, not recursion: a sync that fails at once frees its place right away. */
+        while (m->queue_head && m->syncs_running < sync_limit(m) && !m->stopping) {
+                SecretState *st = m->queue_head;
+                m->queue_head = st->queue_next;
+                if (!m->queue_head)
+                        m->queue_tail = &m->queue_head;
+                st->queued = false;
+                secret_sync(st);
+        }
+        return 0;
+}
+
+/* A place among the syncs in flight came free: start queued ones from the loop. */
+static void sync_ended(SecretState *st) {
+        Manager *m = st->m;
+        st->syncing = false;
+        m->syncs_running--;
+        if (!m->queue_head || m->stopping)
+                return;
+        if (!m->pump_source) {
+                if (sd_event_add_defer(m->event, &m->pump_source, on_pump, m) < 0)
+                        return;
+        }
+        sd_event_source_set_enabled(m->pump_source, SD_EVENT_ONESHOT);
+}
+
 /* ------------------------------------------------------------- on_change ---- */
 
 static void pending_command_free(PendingCommand *pc) {
@@ -316,6 +392,7 @@ static int on_flush(sd_event_source *s, void *userdata) {
                 queued_command_free(q);
         }
         m->queued_tail = &m->queued;
+        m->queue_tail = &m->queue_head;
         manager_maybe_exit(m);
         return 0;
 }
@@ -521,7 +598,7 @@ static void secret_finish(SecretState *st) {
         Manager *m = st->m;
         bool cancelled = false, ok = true;
 
-        st->syncing = false;
+        sync_ended(st);
         if (!st->cfg) { /* removed by a reload while in flight */
                 SecretState **p = &m->retired;
                 while (*p && *p != st)
@@ -612,12 +689,17 @@ static void secret_sync(SecretState *st) {
                 return;
         }
         unschedule(st);
+        if (m->syncs_running >= sync_limit(m)) {
+                queue_push(m, st);
+                return;
+        }
+        m->syncs_running++;
         st->syncing = true;
         st->resync = false;
         st->sync_gen = st->gen;
         st->slots = calloc(sec->n_data + sec->n_data_from + 1, sizeof(Slot));
         if (!st->slots) {
-                st->syncing = false;
+                sync_ended(st);
                 secret_done(st, false);
                 return;
         }
@@ -648,7 +730,7 @@ static void secret_sync(SecretState *st) {
         return;
 oom:
         slots_free(st);
-        st->syncing = false;
+        sync_ended(st);
         secret_done(st, false);
 }
 
@@ -707,6 +789,7 @@ static void begin_stop(Manager *m) {
                   m->commands ? ": waiting for on_change commands to finish" : "");
         for (size_t i = 0; i < m->n_states; i++)
                 unschedule(m->states[i]);
+        queue_clear(m);
         /* Cancel fetches; their callbacks come back with -ECANCELED and write nothing. */
         for (size_t i = 0; i < m->config->n_stores; i++)
                 store_stop(m->config->stores[i]);
@@ -835,6 +918,7 @@ static void manager_reload(Manager *m) {
                 set_status(st, 1);
                 st->cfg = NULL;
                 unschedule(st);
+                queue_remove(m, st);
                 if (st->syncing) {
                         st->retired_next = m->retired;
                         m->retired = st;
@@ -860,6 +944,8 @@ static void manager_reload(Manager *m) {
                 if (st && st->gen != st->sync_gen)
                         secret_sync(st); /* while one is in flight this marks it stale */
         }
+        /* Parsing freed more than the running daemon keeps: give it back. */
+        malloc_trim(0);
         LogEvent ev = { .action = LOG_ACTION_RELOADED };
         log_event(LOG_INFO, &ev, "reloaded %s: %zu secrets (%u added, %u changed, %u removed, %u unchanged), %zu stores",
                   m->config_path, m->n_states, added, changed, removed, kept, nc->n_stores);
@@ -887,6 +973,7 @@ int manager_new(const ManagerOptions *opts, Config *config, Manager **ret) {
         m->config_path = strdup(opts->config_path);
         m->notify = !!getenv("NOTIFY_SOCKET");
         m->queued_tail = &m->queued;
+        m->queue_tail = &m->queue_head;
         if (!m->config_path) {
                 manager_free(m);
                 return -ENOMEM;
@@ -940,6 +1027,8 @@ Manager *manager_free(Manager *m) {
                 queued_command_free(q);
         }
         sd_event_source_disable_unref(m->flush_source);
+        sd_event_source_disable_unref(m->pump_source);
+        queue_clear(m);
         m->stopping = true;
         if (m->config)
                 for (size_t i = 0; i < m->config->n_stores; i++)
@@ -967,6 +1056,7 @@ int manager_run(Manager *m) {
         log_event(LOG_INFO, &ev, "secretsyncd %s starting%s: %zu secrets, %zu stores, configuration %s",
                   PACKAGE_VERSION, m->once ? " (--once)" : "", m->n_states, m->config->n_stores, m->config_path);
         start_stores(m, m->config);
+        malloc_trim(0); /* what parsing the configuration freed */
         if (m->n_states == 0) {
                 m->ready = true;
                 status_send(m, "READY=1\n");

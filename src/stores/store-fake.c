@@ -14,7 +14,15 @@ typedef struct FakeEntry {
         char *key;
         char *version;
         SecBuf *value;
+        size_t index; /* position in the configuration: later ones are newer */
+        unsigned line;
 } FakeEntry;
+
+static int entry_cmp(const void *a, const void *b) {
+        const FakeEntry *x = a, *y = b;
+        int c = strcmp(x->key, y->key);
+        return c ? c : (x->index > y->index) - (x->index < y->index);
+}
 
 typedef struct FakeRequest FakeRequest;
 
@@ -90,12 +98,18 @@ static int fake_parse_config(Store *s, ConfigParser *p, const config_setting_t *
                 explicit_bzero(value, strlen(value));
                 if (!fe->value)
                         return -ENOMEM;
-                for (size_t j = 0; j < f->n_entries; j++)
-                        if (streq(f->entries[j].key, fe->key) && streq_ptr(f->entries[j].version, fe->version))
-                                config_error(p, e, "store '%s': key '%s'%s%s appears twice", s->name, fe->key,
-                                             fe->version ? " version " : "", fe->version ? fe->version : "");
+                fe->index = f->n_entries;
+                fe->line = config_setting_source_line(e);
                 f->n_entries++;
         }
+        /* Sorted by key, then in the order listed, for binary search on fetch. */
+        qsort(f->entries, f->n_entries, sizeof(FakeEntry), entry_cmp);
+        for (size_t j = 1; j < f->n_entries; j++)
+                if (streq(f->entries[j].key, f->entries[j - 1].key) &&
+                    streq_ptr(f->entries[j].version, f->entries[j - 1].version))
+                        config_error(p, g, "store '%s': key '%s'%s%s appears twice (line %u)", s->name,
+                                     f->entries[j].key, f->entries[j].version ? " version " : "",
+                                     f->entries[j].version ? f->entries[j].version : "", f->entries[j].line);
         return 0;
 }
 
@@ -151,13 +165,18 @@ static int on_defer(sd_event_source *es, void *userdata) {
         _cleanup_free_ char *msg = NULL;
         StoreResult res = { 0 };
 
-        for (size_t i = 0; i < f->n_entries; i++) {
-                if (!streq(f->entries[i].key, r->key))
-                        continue;
-                if (r->version && !streq_ptr(f->entries[i].version, r->version))
-                        continue;
-                e = &f->entries[i]; /* without a version the last one listed is the latest */
+        /* The first entry with this key, then every later one with it. */
+        size_t lo = 0, hi = f->n_entries;
+        while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (strcmp(f->entries[mid].key, r->key) < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
         }
+        for (size_t i = lo; i < f->n_entries && streq(f->entries[i].key, r->key); i++)
+                if (!r->version || streq_ptr(f->entries[i].version, r->version))
+                        e = &f->entries[i]; /* without a version the last one listed is the latest */
         if (e) {
                 res.value = e->value;
                 res.version = e->version;

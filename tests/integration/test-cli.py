@@ -139,6 +139,39 @@ secrets = (
     check(r2.returncode == 0 and dump2 == dump1, "dump -> parse -> dump is a fixed point")
     r3 = run(["-c", d1, "--check-config"])
     check(r3.returncode == 0, "the dump is itself a valid configuration")
+
+    # A long secrets list is handed to libconfig one element at a time; a file with an
+    # @include is parsed whole. Both must give the same model and the same errors.
+    empty = s.p("empty.conf")
+    with open(empty, "w") as f:
+        f.write("# nothing\n")
+    os.chmod(empty, 0o600)
+    with open(full) as f:
+        full_text = f.read()
+    whole = s.write_config('@include "empty.conf"\n' + full_text, name="whole.conf")
+    streamed = s.write_config("\n" + full_text, name="streamed.conf")
+    a = run(["-c", whole, "--dump-config"]).stdout.split("\n", 1)[1]
+    b = run(["-c", streamed, "--dump-config"]).stdout.split("\n", 1)[1]
+    check(a == b and len(a) > 500, "streamed and whole-file parsing give the same configuration")
+    with open(bad) as f:
+        bad_text = f.read()
+    whole = s.write_config('@include "empty.conf"\n' + bad_text, name="whole-bad.conf")
+    streamed = s.write_config("\n" + bad_text, name="streamed-bad.conf")
+    a = run(["-c", whole, "--check-config"]).stderr.replace(whole, "F")
+    b = run(["-c", streamed, "--check-config"]).stderr.replace(streamed, "F")
+    check(a == b and a.count("\n") >= 5, "streamed and whole-file parsing report the same errors and lines")
+    tricky = s.write_config(f"""secrets = ( /* a ( comment ) with , commas */
+  {{ name = "a"; store = "demo"; # ) , ( in a comment
+     data = ( {{ secret_key = "k"; remote_ref = {{ key = "x,)("; }}; }} );
+     files = ( {{ path = "{s.p('o', 'a')}"; format = "template"; template = "({{{{ k }}}}, \\"),"; }} ); }},
+  {{ name = "b"; store = "demo"; data = ( {{ secret_key = "k"; remote_ref = {{ key = "y"; }}; }} );
+     files = ( {{ path = "{s.p('o', 'b')}"; format = "raw"; key = "k"; bogus = 1; }} ); }}
+);
+stores = {{ {fake_store()} }};
+""", name="tricky.conf")
+    r = run(["-c", tricky, "--check-config"])
+    check(r.returncode == 2 and r.stderr.strip() == f"{tricky}:6: unknown setting 'bogus'",
+          f"strings, comments and brackets inside secrets do not confuse the split ({r.stderr.strip()!r})")
 finally:
     s.cleanup()
 done()
