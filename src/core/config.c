@@ -645,7 +645,7 @@ static void dump_secret(ConfigDump *d, const SecretConfig *s) {
 int config_dump(const Config *c, FILE *f, bool redact) {
         ConfigDump d = { .f = f, .redact = redact };
 
-        fprintf(f, "# secretsyncd effective configuration (from %s)\n", c->path);
+        fputs("# secretsyncd effective configuration (secretsyncd --dump-config)\n", f);
         config_dump_open(&d, "daemon");
         config_dump_duration(&d, "refresh_interval", c->daemon.refresh_interval_usec);
         config_dump_int(&d, "max_concurrent_requests", c->daemon.max_concurrent_requests);

@@ -135,7 +135,7 @@ secrets = (
           "defaults filled in")
     d1 = s.write_config(dump1, name="dump1.conf")
     r2 = run(["-c", d1, "--dump-config"])
-    dump2 = r2.stdout.replace(d1, full)
+    dump2 = r2.stdout
     check(r2.returncode == 0 and dump2 == dump1, "dump -> parse -> dump is a fixed point")
     r3 = run(["-c", d1, "--check-config"])
     check(r3.returncode == 0, "the dump is itself a valid configuration")
