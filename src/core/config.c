@@ -1288,6 +1288,26 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
         if (!sec->kubernetes && sec->n_files == 0)
                 config_error(p, g, "secret '%s' has no target: add 'files' or 'kubernetes'", sec->name);
 
+        /* The store's own view of the refs (a version on a KV v1 store, say). */
+        if (sec->store && sec->store->vtable->check_ref) {
+                const config_setting_t *l = member(g, "data");
+                for (size_t i = 0; i < sec->n_data; i++) {
+                        _cleanup_free_ char *m = NULL;
+                        if (sec->data[i].remote.key &&
+                            sec->store->vtable->check_ref(sec->store, &sec->data[i].remote, &m) < 0)
+                                config_error(p, l ? config_setting_get_elem(l, (unsigned) i) : g, "secret '%s': %s",
+                                             sec->name, m ? m : "invalid remote_ref");
+                }
+                l = member(g, "data_from");
+                for (size_t i = 0; i < sec->n_data_from; i++) {
+                        _cleanup_free_ char *m = NULL;
+                        if (sec->data_from[i].extract.key &&
+                            sec->store->vtable->check_ref(sec->store, &sec->data_from[i].extract, &m) < 0)
+                                config_error(p, l ? config_setting_get_elem(l, (unsigned) i) : g, "secret '%s': %s",
+                                             sec->name, m ? m : "invalid extract");
+                }
+        }
+
         /* Checks that need the whole secret: keys known from `data` against each target. */
         _cleanup_free_ char **known = calloc(sec->n_data + 1, sizeof(char *));
         size_t nk = 0;

@@ -20,6 +20,7 @@
 #include "sinks/sink.h"
 #include "stores/store.h"
 #include "util/duration.h"
+#include "util/http.h"
 #include "util/json.h"
 
 /* Kubernetes' limit on a Secret, and our cap on any one secret's data. */
@@ -84,6 +85,7 @@ struct Manager {
         bool once;
         int cli_log_level;
         StoreContext store_ctx;
+        HttpContext *http;
 
         SecretState **states; /* parallel to config->secrets */
         size_t n_states;
@@ -809,6 +811,23 @@ static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, voi
         return 0;
 }
 
+static void on_store_event(Store *s, const StoreEvent *e, void *userdata) {
+        LogEvent ev = { .store = s->name, .error = e->error };
+        switch (e->kind) {
+        case STORE_EVENT_AUTH_OK:
+                ev.action = LOG_ACTION_AUTH_OK;
+                log_event(LOG_INFO, &ev, "store '%s': %s", s->name, e->message);
+                break;
+        case STORE_EVENT_AUTH_FAILED:
+                ev.action = LOG_ACTION_AUTH_FAILED;
+                log_event(LOG_ERR, &ev, "store '%s': %s", s->name, e->message);
+                break;
+        case STORE_EVENT_WARNING:
+                log_event(LOG_WARNING, &ev, "store '%s': %s", s->name, e->message);
+                break;
+        }
+}
+
 static void log_level_apply(Manager *m) {
         log_set_max_level(m->cli_log_level >= 0 ? m->cli_log_level : m->config->daemon.log_level);
 }
@@ -931,6 +950,7 @@ static void manager_reload(Manager *m) {
         m->n_states = nc->n_secrets;
         m->config = nc;
         log_level_apply(m);
+        http_context_set_limit(m->http, nc->daemon.max_concurrent_requests);
         /* READY=1 goes out below in any case; secrets added now are not a "first round". */
         m->first_round_pending = 0;
         m->ready = true;
@@ -983,8 +1003,11 @@ int manager_new(const ManagerOptions *opts, Config *config, Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 goto fail;
-        m->store_ctx = (StoreContext) { .event = m->event,
-                                        .max_concurrent_requests = config->daemon.max_concurrent_requests };
+        r = http_context_new(m->event, config->daemon.max_concurrent_requests, &m->http);
+        if (r < 0)
+                goto fail;
+        m->store_ctx = (StoreContext) { .event = m->event, .http = m->http, .on_event = on_store_event,
+                                        .userdata = m };
         sigset_t ss;
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
@@ -1042,7 +1065,9 @@ Manager *manager_free(Manager *m) {
         }
         free(m->states);
         sd_event_source_disable_unref(m->status_timer);
-        config_free(m->config);
+        config_free(m->config); /* stops the stores: before the HTTP context goes */
+        m->config = NULL;
+        http_context_free(m->http);
         sd_event_unref(m->event);
         free(m->config_path);
         free(m);

@@ -1,13 +1,23 @@
 /* SPDX-License-Identifier: MIT */
-/* HashiCorp Vault (KV v1/v2). This file holds the provider's configuration: its settings are
- * validated and dumped now; reading from Vault is not in this build yet, and a fetch says
- * so plainly instead of pretending. */
+/* HashiCorp Vault: KV v1 and v2 reads, five auth methods, and the token's lifecycle (looked
+ * up after login, renewed at about 2/3 of its TTL, replaced by a fresh login when renewal
+ * fails or the TTL stops growing; a 403 on a read triggers one re-login). */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+#include <time.h>
+
+#include "core/schedule.h"
 #include "stores/store-url.h"
 #include "stores/store.h"
+#include "util/duration.h"
+#include "util/http.h"
+#include "util/json.h"
 
 typedef enum VaultAuthMethod {
         VAULT_AUTH_TOKEN,
@@ -25,8 +35,28 @@ static const char *const auth_names[_VAULT_AUTH_MAX] = {
 
 #define K8S_SA_TOKEN "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
+#define CREDENTIAL_FILE_MAX (64U * 1024U)
+#define VAULT_ERROR_SHOWN_MAX 200
+
+typedef struct VaultRead VaultRead;
+
 typedef struct VaultStore {
         Store base;
+        /* run time */
+        StoreContext ctx;
+        HttpPool *pool;
+        SecBuf *token;           /* the client token in use; NULL until a login succeeded */
+        SecBuf *pending_token;   /* a new token being looked up */
+        HttpCall *auth_call;     /* login, lookup-self or renew-self in flight */
+        bool logging_in;
+        bool stopping;
+        uint64_t ttl_usec;       /* of the token in use; 0: does not expire */
+        uint64_t lease_usec;     /* the TTL the last login or renewal granted */
+        uint64_t token_expiry;   /* CLOCK_MONOTONIC usec; 0: none */
+        bool renewable;
+        sd_event_source *renew_timer;
+        VaultRead *reads;        /* waiting for a token or in flight */
+        /* configuration */
         char *server;
         char *mount;
         long long kv_version;
@@ -172,12 +202,590 @@ static void vault_dump_config(const Store *s, ConfigDump *d) {
         config_dump_close(d);
 }
 
+/* ------------------------------------------------------------- helpers ---- */
+
+struct VaultRead {
+        VaultStore *v;
+        char *key;
+        char *version;
+        store_fetch_cb cb;
+        void *userdata;
+        HttpCall *call;
+        bool waiting; /* for a token */
+        bool retried; /* a 403 already caused one re-login */
+        VaultRead *prev, *next;
+};
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000U;
+}
+
+/* "chimera/postgres" -> "chimera/postgres"; anything but unreserved characters and '/' is
+ * percent-encoded. */
+static char *path_escape(const char *s) {
+        static const char hex[] = "0123456789ABCDEF";
+        char *r = malloc(strlen(s) * 3 + 1), *o = r;
+        if (!r)
+                return NULL;
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+                if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                    strchr("-._~/", *c))
+                        *o++ = (char) *c;
+                else {
+                        *o++ = '%';
+                        *o++ = hex[*c >> 4];
+                        *o++ = hex[*c & 15];
+                }
+        }
+        *o = 0;
+        return r;
+}
+
+static char *url_for(const VaultStore *v, const char *path) {
+        char *u = NULL;
+        const char *sep = v->server[strlen(v->server) - 1] == '/' ? "" : "/";
+        if (asprintf(&u, "%s%sv1/%s", v->server, sep, path) < 0)
+                return NULL;
+        return u;
+}
+
+/* Vault's {"errors": [...]}, first message, shortened; "" if none. Vault's error texts name
+ * paths and reasons, never secret values. */
+static void vault_error_text(const HttpResponse *r, char *buf, size_t size) {
+        json_object *o = NULL, *errs;
+        buf[0] = 0;
+        if (!r->body || json_parse_strict(r->body->data, r->body->len, &o) < 0)
+                return;
+        if (json_object_object_get_ex(o, "errors", &errs) && json_object_is_type(errs, json_type_array) &&
+            json_object_array_length(errs) > 0) {
+                const char *e = json_object_get_string(json_object_array_get_idx(errs, 0));
+                if (e) {
+                        snprintf(buf, size, ": %.*s", VAULT_ERROR_SHOWN_MAX, e);
+                        for (char *c = buf; *c; c++)
+                                if (*c == '\n' || *c == '\t')
+                                        *c = ' ';
+                }
+        }
+        json_put_wiped(o);
+}
+
+/* The headers every request carries. The token line is wiped by the caller. */
+static int make_headers(const VaultStore *v, const SecBuf *token, char *hdr[3], char **ret_token_line) {
+        size_t n = 0;
+        char *t = NULL;
+        if (token) {
+                if (asprintf(&t, "X-Vault-Token: %s", secbuf_str(token)) < 0)
+                        return -ENOMEM;
+                hdr[n++] = t;
+        }
+        static char ns_line[512];
+        if (v->namespace && *v->namespace) {
+                snprintf(ns_line, sizeof(ns_line), "X-Vault-Namespace: %s", v->namespace);
+                hdr[n++] = ns_line;
+        }
+        hdr[n] = NULL;
+        *ret_token_line = t;
+        return 0;
+}
+
+static int vault_send(VaultStore *v, const char *method, const char *path, const SecBuf *token, const SecBuf *body,
+                      http_done_cb cb, void *userdata, HttpCall **ret) {
+        _cleanup_free_ char *url = url_for(v, path);
+        _cleanup_erase_ char *token_line = NULL;
+        char *hdr[3];
+        int r;
+        if (!url)
+                return -ENOMEM;
+        r = make_headers(v, token, hdr, &token_line);
+        if (r < 0)
+                return r;
+        HttpRequest req = { .method = method, .url = url, .headers = hdr, .body = body };
+        return http_request(v->pool, &req, cb, userdata, ret);
+}
+
+static void read_complete(VaultRead *r, int error, const char *message, const SecBuf *value, const char *version) {
+        VaultStore *v = r->v;
+        if (r->prev)
+                r->prev->next = r->next;
+        else
+                v->reads = r->next;
+        if (r->next)
+                r->next->prev = r->prev;
+        if (r->call)
+                http_call_cancel(r->call);
+        StoreResult res = { .error = error, .message = message, .value = value, .version = version };
+        store_fetch_cb cb = r->cb;
+        void *ud = r->userdata;
+        free(r->key);
+        free(r->version);
+        free(r);
+        cb(&v->base, &res, ud);
+}
+
+static void login_start(VaultStore *v);
+static void read_send(VaultRead *r);
+
+/* ------------------------------------------------------------- the token ---- */
+
+static void auth_failed(VaultStore *v, int error, const char *fmt, ...) _printf_(3, 4);
+static void auth_failed(VaultStore *v, int error, const char *fmt, ...) {
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        v->logging_in = false;
+        v->pending_token = secbuf_free(v->pending_token);
+        store_emit(&v->base, &v->ctx, STORE_EVENT_AUTH_FAILED, error, msg);
+        /* Every read waiting for a token fails with the reason; the manager retries later. */
+        for (VaultRead *r = v->reads, *next; r; r = next) {
+                next = r->next;
+                if (r->waiting)
+                        read_complete(r, error, msg, NULL, NULL);
+        }
+}
+
+static void token_installed(VaultStore *v) {
+        /* Reads that waited for a token go now. */
+        for (VaultRead *r = v->reads, *next; r; r = next) {
+                next = r->next;
+                if (r->waiting) {
+                        r->waiting = false;
+                        read_send(r);
+                }
+        }
+}
+
+static int on_renew_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void schedule_refresh(VaultStore *v, uint64_t delay) {
+        if (!v->renew_timer) {
+                if (sd_event_add_time_relative(v->ctx.event, &v->renew_timer, CLOCK_MONOTONIC, delay, USEC_PER_SEC,
+                                               on_renew_timer, v) < 0)
+                        return;
+                return;
+        }
+        sd_event_source_set_time_relative(v->renew_timer, delay);
+        sd_event_source_set_enabled(v->renew_timer, SD_EVENT_ONESHOT);
+}
+
+/* Renew at about 2/3 of the TTL, with jitter so that many daemons do not renew together. */
+static void schedule_renewal(VaultStore *v) {
+        if (v->ttl_usec == 0) {
+                if (v->renew_timer)
+                        sd_event_source_set_enabled(v->renew_timer, SD_EVENT_OFF);
+                return;
+        }
+        uint64_t base = v->ttl_usec * 2 / 3;
+        schedule_refresh(v, MAX(base - base / 10 + schedule_random(base / 5 + 1), USEC_PER_SEC / 10));
+}
+
+static void on_lookup(const HttpResponse *resp, void *userdata) {
+        VaultStore *v = userdata;
+        json_object *o = NULL, *data, *x;
+        char err[VAULT_ERROR_SHOWN_MAX + 8];
+
+        v->auth_call = NULL;
+        if (resp->error < 0) {
+                auth_failed(v, resp->error, "token lookup (auth/token/lookup-self) failed: %s", resp->message);
+                return;
+        }
+        if (resp->status != 200) {
+                vault_error_text(resp, err, sizeof(err));
+                auth_failed(v, resp->status == 403 ? -EACCES : -EIO,
+                            "token lookup (auth/token/lookup-self) refused: HTTP %ld%s", resp->status, err);
+                return;
+        }
+        if (json_parse_strict(resp->body->data, resp->body->len, &o) < 0 ||
+            !json_object_object_get_ex(o, "data", &data) || !json_object_is_type(data, json_type_object)) {
+                json_put_wiped(o);
+                auth_failed(v, -EBADMSG, "token lookup: malformed answer from Vault");
+                return;
+        }
+        int64_t ttl = json_object_object_get_ex(data, "ttl", &x) ? json_object_get_int64(x) : 0;
+        bool renewable = json_object_object_get_ex(data, "renewable", &x) && json_object_get_boolean(x);
+        json_put_wiped(o);
+
+        secbuf_free(v->token);
+        v->token = TAKE_PTR(v->pending_token);
+        v->logging_in = false;
+        v->ttl_usec = ttl > 0 ? (uint64_t) ttl * USEC_PER_SEC : 0;
+        v->lease_usec = v->ttl_usec;
+        v->token_expiry = ttl > 0 ? now_usec() + v->ttl_usec : 0;
+        v->renewable = renewable;
+
+        char msg[256], b[DURATION_FORMAT_MAX];
+        snprintf(msg, sizeof(msg), "authenticated to %s with method %s%s%s; token TTL %s%s", v->server,
+                 auth_names[v->method], v->role ? ", role " : "", v->role ? v->role : "",
+                 ttl > 0 ? duration_format(v->ttl_usec, b, sizeof(b)) : "unlimited",
+                 ttl > 0 ? (renewable ? ", renewable" : ", not renewable") : "");
+        store_emit(&v->base, &v->ctx, STORE_EVENT_AUTH_OK, 0, msg);
+        schedule_renewal(v);
+        token_installed(v);
+}
+
+static void lookup_start(VaultStore *v) {
+        int r = vault_send(v, "GET", "auth/token/lookup-self", v->pending_token, NULL, on_lookup, v, &v->auth_call);
+        if (r < 0)
+                auth_failed(v, r, "cannot send the token lookup: %s", strerror(-r));
+}
+
+static void on_login(const HttpResponse *resp, void *userdata) {
+        VaultStore *v = userdata;
+        json_object *o = NULL, *auth, *tok;
+        char err[VAULT_ERROR_SHOWN_MAX + 8];
+
+        v->auth_call = NULL;
+        if (resp->error < 0) {
+                auth_failed(v, resp->error, "login with method %s (auth/%s/login) failed: %s", auth_names[v->method],
+                            v->auth_mount, resp->message);
+                return;
+        }
+        if (resp->status != 200) {
+                vault_error_text(resp, err, sizeof(err));
+                auth_failed(v, resp->status == 403 || resp->status == 400 ? -EACCES : -EIO,
+                            "login with method %s (auth/%s/login) refused: HTTP %ld%s", auth_names[v->method],
+                            v->auth_mount, resp->status, err);
+                return;
+        }
+        if (json_parse_strict(resp->body->data, resp->body->len, &o) < 0 ||
+            !json_object_object_get_ex(o, "auth", &auth) || !json_object_is_type(auth, json_type_object) ||
+            !json_object_object_get_ex(auth, "client_token", &tok) || !json_object_is_type(tok, json_type_string)) {
+                json_put_wiped(o);
+                auth_failed(v, -EBADMSG, "login with method %s: malformed answer from Vault (no auth.client_token)",
+                            auth_names[v->method]);
+                return;
+        }
+        secbuf_free(v->pending_token);
+        v->pending_token = secbuf_new_from(json_object_get_string(tok), (size_t) json_object_get_string_len(tok));
+        json_put_wiped(o);
+        if (!v->pending_token) {
+                auth_failed(v, -ENOMEM, "out of memory");
+                return;
+        }
+        lookup_start(v);
+}
+
+/* Credential files are read at each use (projected tokens rotate), trusted only with strict
+ * modes, and stripped of surrounding white space. */
+static int read_credential(VaultStore *v, const char *path, const char *what, SecBuf **ret) {
+        _cleanup_free_ char *m = NULL;
+        int r = config_check_file_trust(path, &m);
+        if (r < 0 && m) {
+                auth_failed(v, r, "%s: %s", what, m);
+                return r;
+        }
+        r = secbuf_read_file(path, CREDENTIAL_FILE_MAX, true, ret);
+        if (r < 0) {
+                auth_failed(v, r, "cannot read the %s %s: %s", what, path, strerror(-r));
+                return r;
+        }
+        if ((*ret)->len == 0) {
+                auth_failed(v, -EINVAL, "the %s %s is empty", what, path);
+                *ret = secbuf_free(*ret);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static void login_start(VaultStore *v) {
+        _cleanup_secbuf_ SecBuf *cred = NULL, *body = NULL;
+        _cleanup_free_ char *path = NULL;
+        int r = 0;
+
+        if (v->logging_in || v->stopping)
+                return;
+        v->logging_in = true;
+
+        if (v->method == VAULT_AUTH_TOKEN) {
+                if (read_credential(v, v->token_file, "token file", &cred) < 0)
+                        return;
+                secbuf_free(v->pending_token);
+                v->pending_token = TAKE_PTR(cred);
+                lookup_start(v);
+                return;
+        }
+
+        body = secbuf_new(256);
+        if (!body || asprintf(&path, "auth/%s/login", v->auth_mount) < 0) {
+                path = NULL;
+                auth_failed(v, -ENOMEM, "out of memory");
+                return;
+        }
+        switch (v->method) {
+        case VAULT_AUTH_APPROLE:
+                if (read_credential(v, v->secret_id_file, "secret_id file", &cred) < 0)
+                        return;
+                r = secbuf_append_str(body, "{\"role_id\":");
+                if (r >= 0)
+                        r = json_append_string(body, v->role_id, strlen(v->role_id));
+                if (r >= 0)
+                        r = secbuf_append_str(body, ",\"secret_id\":");
+                break;
+        case VAULT_AUTH_KUBERNETES:
+        case VAULT_AUTH_JWT:
+                if (read_credential(v, v->token_file,
+                                    v->method == VAULT_AUTH_KUBERNETES ? "service account token file" : "JWT file",
+                                    &cred) < 0)
+                        return;
+                r = secbuf_append_str(body, "{\"role\":");
+                if (r >= 0)
+                        r = json_append_string(body, v->role, strlen(v->role));
+                if (r >= 0)
+                        r = secbuf_append_str(body, ",\"jwt\":");
+                break;
+        case VAULT_AUTH_CERT:
+                r = secbuf_append_str(body, "{");
+                if (r >= 0 && v->cert_name) {
+                        r = secbuf_append_str(body, "\"name\":");
+                        if (r >= 0)
+                                r = json_append_string(body, v->cert_name, strlen(v->cert_name));
+                }
+                if (r >= 0)
+                        r = secbuf_append_str(body, "}");
+                break;
+        default:
+                r = -EINVAL;
+        }
+        if (r >= 0 && cred) {
+                r = json_append_string(body, (const char *) cred->data, cred->len);
+                if (r >= 0)
+                        r = secbuf_append_str(body, "}");
+        }
+        if (r >= 0)
+                r = vault_send(v, "POST", path, NULL, body, on_login, v, &v->auth_call);
+        if (r < 0)
+                auth_failed(v, r, "cannot send the login request: %s", strerror(-r));
+}
+
+static void on_renew(const HttpResponse *resp, void *userdata) {
+        VaultStore *v = userdata;
+        json_object *o = NULL, *auth, *x;
+
+        v->auth_call = NULL;
+        int64_t lease = -1;
+        if (resp->error >= 0 && resp->status == 200 && json_parse_strict(resp->body->data, resp->body->len, &o) >= 0 &&
+            json_object_object_get_ex(o, "auth", &auth) && json_object_object_get_ex(auth, "lease_duration", &x))
+                lease = json_object_get_int64(x);
+        json_put_wiped(o);
+
+        uint64_t granted = lease > 0 ? (uint64_t) lease * USEC_PER_SEC : 0;
+        /* A renewal that failed, or that granted less than last time (the token is reaching its
+         * max TTL), means a fresh login; the current token serves until the new one is there. */
+        if (lease <= 0 || granted < v->lease_usec) {
+                login_start(v);
+                return;
+        }
+        v->ttl_usec = v->lease_usec = granted;
+        v->token_expiry = now_usec() + granted;
+        schedule_renewal(v);
+}
+
+static int on_renew_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        VaultStore *v = userdata;
+        if (v->logging_in || v->auth_call || v->stopping)
+                return 0;
+        if (!v->renewable || !v->token) {
+                login_start(v);
+                return 0;
+        }
+        _cleanup_secbuf_ SecBuf *body = secbuf_new_from("{}", 2);
+        if (!body || vault_send(v, "POST", "auth/token/renew-self", v->token, body, on_renew, v, &v->auth_call) < 0)
+                login_start(v);
+        return 0;
+}
+
+/* ------------------------------------------------------------------ reads ---- */
+
+static char *read_path(const VaultStore *v, const VaultRead *r) {
+        _cleanup_free_ char *k = path_escape(r->key);
+        char *p = NULL;
+        int n;
+        if (!k)
+                return NULL;
+        if (v->kv_version == 2)
+                n = asprintf(&p, "%s/data/%s%s%s", v->mount, k, r->version ? "?version=" : "",
+                             r->version ? r->version : "");
+        else
+                n = asprintf(&p, "%s/%s", v->mount, k);
+        return n < 0 ? NULL : p;
+}
+
+static void on_read(const HttpResponse *resp, void *userdata) {
+        VaultRead *r = userdata;
+        VaultStore *v = r->v;
+        char msg[512], err[VAULT_ERROR_SHOWN_MAX + 8];
+        _cleanup_free_ char *path = read_path(v, r);
+        const char *shown = path ? path : r->key;
+
+        r->call = NULL;
+        if (resp->error < 0) {
+                snprintf(msg, sizeof(msg), "reading %s from %s: %s", shown, v->server, resp->message);
+                read_complete(r, resp->error, msg, NULL, NULL);
+                return;
+        }
+        vault_error_text(resp, err, sizeof(err));
+        switch (resp->status) {
+        case 200:
+                break;
+        case 403:
+                if (!r->retried) {
+                        /* The token may have expired or been revoked: one fresh login, then
+                         * the read again. */
+                        r->retried = true;
+                        r->waiting = true;
+                        v->token = secbuf_free(v->token);
+                        login_start(v);
+                        return;
+                }
+                snprintf(msg, sizeof(msg),
+                         "permission denied reading %s (HTTP 403%s): the token's policies must grant \"read\" on %s",
+                         shown, err, path ? path : r->key);
+                read_complete(r, -EACCES, msg, NULL, NULL);
+                return;
+        case 404:
+                snprintf(msg, sizeof(msg), "%s%s%s not found in Vault at %s (HTTP 404)", r->key,
+                         r->version ? " version " : "", r->version ? r->version : "", shown);
+                read_complete(r, -ENOENT, msg, NULL, NULL);
+                return;
+        case 503:
+                snprintf(msg, sizeof(msg), "Vault at %s is sealed or in standby (HTTP 503%s)", v->server, err);
+                read_complete(r, -EAGAIN, msg, NULL, NULL);
+                return;
+        default:
+                snprintf(msg, sizeof(msg), "reading %s: HTTP %ld from Vault%s", shown, resp->status, err);
+                read_complete(r, resp->status >= 500 || resp->status == 429 ? -EIO : -EINVAL, msg, NULL, NULL);
+                return;
+        }
+
+        json_object *o = NULL, *data, *inner, *meta, *ver;
+        _cleanup_secbuf_ SecBuf *value = NULL;
+        char version[32] = "";
+        if (json_parse_strict(resp->body->data, resp->body->len, &o) < 0 ||
+            !json_object_object_get_ex(o, "data", &data) || !json_object_is_type(data, json_type_object)) {
+                json_put_wiped(o);
+                snprintf(msg, sizeof(msg), "reading %s: malformed JSON from Vault", shown);
+                read_complete(r, -EBADMSG, msg, NULL, NULL);
+                return;
+        }
+        if (v->kv_version == 2) {
+                if (!json_object_object_get_ex(data, "data", &inner) || !json_object_is_type(inner, json_type_object)) {
+                        json_put_wiped(o);
+                        snprintf(msg, sizeof(msg),
+                                 "reading %s: no data.data in the answer (is %s a KV version 2 mount? set kv_version = 1 for version 1)",
+                                 shown, v->mount);
+                        read_complete(r, -EBADMSG, msg, NULL, NULL);
+                        return;
+                }
+                if (json_object_object_get_ex(data, "metadata", &meta) &&
+                    json_object_object_get_ex(meta, "version", &ver))
+                        snprintf(version, sizeof(version), "%" PRId64, json_object_get_int64(ver));
+                data = inner;
+        }
+        value = secbuf_new(256);
+        int k = value ? json_serialize(data, value) : -ENOMEM;
+        json_put_wiped(o);
+        if (k < 0) {
+                read_complete(r, k, "out of memory", NULL, NULL);
+                return;
+        }
+        read_complete(r, 0, NULL, value, *version ? version : NULL);
+}
+
+static void read_send(VaultRead *r) {
+        VaultStore *v = r->v;
+        _cleanup_free_ char *path = read_path(v, r);
+        int k = path ? vault_send(v, "GET", path, v->token, NULL, on_read, r, &r->call) : -ENOMEM;
+        if (k < 0)
+                read_complete(r, k, "cannot send the request", NULL, NULL);
+}
+
+static int vault_check_ref(const Store *s, const RemoteRef *ref, char **ret_error) {
+        const VaultStore *v = (const VaultStore *) s;
+        if (ref->version && v->kv_version != 2)
+                return asprintf(ret_error, "store '%s' is KV version 1, which has no versions; remove 'version'",
+                                s->name) < 0 ? -ENOMEM : -EINVAL;
+        if (ref->version && strspn(ref->version, "0123456789") != strlen(ref->version))
+                return asprintf(ret_error, "a Vault KV version is a number, not \"%s\"", ref->version) < 0 ? -ENOMEM
+                                                                                                   : -EINVAL;
+        if (ref->key[0] == '/' || strstr(ref->key, "//") || strstr(ref->key, ".."))
+                return asprintf(ret_error, "Vault key \"%s\" must be a relative path like \"chimera/postgres\"",
+                                ref->key) < 0 ? -ENOMEM : -EINVAL;
+        return 0;
+}
+
 static int vault_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *userdata) {
-        return -EOPNOTSUPP;
+        VaultStore *v = (VaultStore *) s;
+        if (v->stopping)
+                return -ECANCELED;
+        VaultRead *r = calloc(1, sizeof(VaultRead));
+        if (!r)
+                return -ENOMEM;
+        *r = (VaultRead) { .v = v, .cb = cb, .userdata = userdata, .key = strdup(ref->key),
+                           .version = ref->version ? strdup(ref->version) : NULL };
+        if (!r->key || (ref->version && !r->version)) {
+                free(r->key);
+                free(r->version);
+                free(r);
+                return -ENOMEM;
+        }
+        r->next = v->reads;
+        if (v->reads)
+                v->reads->prev = r;
+        v->reads = r;
+
+        bool expired = v->token_expiry && now_usec() >= v->token_expiry;
+        if (v->token && !expired) {
+                /* Completes from the event loop, like every fetch. */
+                read_send(r);
+                return 0;
+        }
+        r->waiting = true;
+        login_start(v);
+        return 0;
+}
+
+static int vault_start(Store *s, const StoreContext *ctx) {
+        VaultStore *v = (VaultStore *) s;
+        HttpPoolOptions o = { .ca_file = v->ca_file, .ca_path = v->ca_path };
+        if (v->method == VAULT_AUTH_CERT) {
+                o.cert_file = v->cert_file;
+                o.key_file = v->key_file;
+        }
+        v->ctx = *ctx;
+        v->stopping = false;
+        int r = http_pool_new(ctx->http, &o, &v->pool);
+        if (r < 0)
+                return r;
+        if (strncmp(v->server, "http://", 7) == 0) {
+                char msg[512];
+                snprintf(msg, sizeof(msg), "server %s is plain http:// (acceptable only for a local agent or a test)",
+                         v->server);
+                store_emit(s, ctx, STORE_EVENT_WARNING, 0, msg);
+        }
+        return 0;
+}
+
+static void vault_stop(Store *s) {
+        VaultStore *v = (VaultStore *) s;
+        v->stopping = true;
+        if (v->auth_call)
+                http_call_cancel(TAKE_PTR(v->auth_call));
+        v->renew_timer = sd_event_source_disable_unref(v->renew_timer);
+        while (v->reads)
+                read_complete(v->reads, -ECANCELED, "cancelled", NULL, NULL);
+        v->pool = http_pool_free(v->pool);
+        v->token = secbuf_free(v->token);
+        v->pending_token = secbuf_free(v->pending_token);
+        v->logging_in = false;
 }
 
 static void vault_done(Store *s) {
         VaultStore *v = (VaultStore *) s;
+        secbuf_free(v->token);
+        secbuf_free(v->pending_token);
         free(v->server);
         free(v->mount);
         free(v->namespace);
@@ -198,6 +806,9 @@ const StoreVTable store_vault_vtable = {
         .object_size = sizeof(VaultStore),
         .parse_config = vault_parse_config,
         .dump_config = vault_dump_config,
+        .check_ref = vault_check_ref,
+        .start = vault_start,
         .fetch = vault_fetch,
+        .stop = vault_stop,
         .done = vault_done,
 };

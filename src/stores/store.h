@@ -21,11 +21,34 @@ typedef struct StoreResult {
 
 typedef void (*store_fetch_cb)(Store *s, const StoreResult *result, void *userdata);
 
+/* What a store tells the manager besides fetch results (the manager logs them; stores do
+ * not log above debug). */
+typedef enum StoreEventKind {
+        STORE_EVENT_AUTH_OK,
+        STORE_EVENT_AUTH_FAILED,
+        STORE_EVENT_WARNING,
+} StoreEventKind;
+
+typedef struct StoreEvent {
+        StoreEventKind kind;
+        int error;           /* -errno, for AUTH_FAILED */
+        const char *message; /* for the operator; never a token or secret */
+} StoreEvent;
+
+typedef struct HttpContext HttpContext;
+
 /* What the manager lends a store when it starts it. */
 typedef struct StoreContext {
         sd_event *event;
-        unsigned max_concurrent_requests;
+        HttpContext *http; /* shared by all stores: bounds requests in flight across them */
+        void (*on_event)(Store *s, const StoreEvent *e, void *userdata);
+        void *userdata;
 } StoreContext;
+
+static inline void store_emit(Store *s, const StoreContext *ctx, StoreEventKind kind, int error, const char *message) {
+        if (ctx && ctx->on_event)
+                ctx->on_event(s, &(StoreEvent) { .kind = kind, .error = error, .message = message }, ctx->userdata);
+}
 
 typedef struct StoreVTable {
         const char *name; /* the value of `type` */
@@ -33,6 +56,8 @@ typedef struct StoreVTable {
         /* Settings other than `type`; errors go to the parser with file and line. */
         int (*parse_config)(Store *s, ConfigParser *p, const config_setting_t *setting);
         void (*dump_config)(const Store *s, ConfigDump *d);
+        /* Optional: is this remote_ref something the store can read? Checked at load time. */
+        int (*check_ref)(const Store *s, const RemoteRef *ref, char **ret_error);
         int (*start)(Store *s, const StoreContext *ctx);
         int (*fetch)(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *userdata);
         /* Cancel everything in flight: each pending fetch's callback runs once more, at once,

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <json-c/printbuf.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "util/cleanup.h"
@@ -63,13 +64,80 @@ void json_put_wiped(json_object *o) {
         json_object_put(o);
 }
 
+int json_append_string(SecBuf *b, const char *s, size_t len) {
+        int r = secbuf_append_char(b, '"');
+        for (size_t i = 0; r >= 0 && i < len; i++) {
+                unsigned char c = (unsigned char) s[i];
+                char esc[8];
+                if (c == '"' || c == '\\') {
+                        esc[0] = '\\';
+                        esc[1] = (char) c;
+                        r = secbuf_append(b, esc, 2);
+                } else if (c < 0x20) {
+                        snprintf(esc, sizeof(esc), "\\u%04x", c);
+                        r = secbuf_append(b, esc, 6);
+                        explicit_bzero(esc, sizeof(esc));
+                } else
+                        r = secbuf_append_char(b, (char) c);
+        }
+        return r < 0 ? r : secbuf_append_char(b, '"');
+}
+
+int json_serialize(json_object *o, SecBuf *b) {
+        int r = 0;
+        switch (json_object_get_type(o)) {
+        case json_type_null:
+                return secbuf_append_str(b, "null");
+        case json_type_boolean:
+                return secbuf_append_str(b, json_object_get_boolean(o) ? "true" : "false");
+        case json_type_int:
+        case json_type_double: {
+                /* json-c keeps the number as it was written; numbers are not secret-shaped
+                 * enough to need wiping, but the scratch buffer is wiped anyway. */
+                size_t len = 0;
+                const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+                return s ? secbuf_append(b, s, len) : -ENOMEM;
+        }
+        case json_type_string:
+                return json_append_string(b, json_object_get_string(o), (size_t) json_object_get_string_len(o));
+        case json_type_array:
+                r = secbuf_append_char(b, '[');
+                for (size_t i = 0; r >= 0 && i < json_object_array_length(o); i++) {
+                        if (i > 0)
+                                r = secbuf_append_char(b, ',');
+                        if (r >= 0)
+                                r = json_serialize(json_object_array_get_idx(o, i), b);
+                }
+                return r < 0 ? r : secbuf_append_char(b, ']');
+        case json_type_object: {
+                bool first = true;
+                r = secbuf_append_char(b, '{');
+                json_object_object_foreach(o, k, v) {
+                        if (r < 0)
+                                break;
+                        if (!first)
+                                r = secbuf_append_char(b, ',');
+                        first = false;
+                        if (r >= 0)
+                                r = json_append_string(b, k, strlen(k));
+                        if (r >= 0)
+                                r = secbuf_append_char(b, ':');
+                        if (r >= 0)
+                                r = json_serialize(v, b);
+                }
+                return r < 0 ? r : secbuf_append_char(b, '}');
+        }
+        }
+        return -EINVAL;
+}
+
 static SecBuf *value_bytes(json_object *v) {
         if (json_object_is_type(v, json_type_string))
                 return secbuf_new_from(json_object_get_string(v), (size_t) json_object_get_string_len(v));
-        size_t len = 0;
-        const char *s = json_object_to_json_string_length(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-                                                          &len);
-        return s ? secbuf_new_from(s, len) : NULL;
+        SecBuf *b = secbuf_new(64);
+        if (b && json_serialize(v, b) < 0)
+                return secbuf_free(b);
+        return b;
 }
 
 int json_secret_property(const SecBuf *doc, const char *path, SecBuf **ret) {

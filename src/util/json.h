@@ -13,6 +13,12 @@
 int json_parse_strict(const void *data, size_t len, json_object **ret);
 void json_put_wiped(json_object *o);
 
+/* Compact JSON of o, written straight into wiped memory (json-c's own serializer leaves
+ * copies behind). */
+int json_serialize(json_object *o, SecBuf *b);
+/* A JSON string literal (quotes included) of s, appended to b. */
+int json_append_string(SecBuf *b, const char *s, size_t len);
+
 /* The value at a dotted path ("db.password") of a JSON object: a string as its bytes,
  * anything else as compact JSON. -EBADMSG if the document is not a JSON object, -ENOENT if
  * the path does not exist. */

@@ -128,13 +128,13 @@ try:
     with open(tok, "w") as f:
         f.write("t\n")
     os.chmod(tok, 0o600)
-    vault = """, { name = "from-vault"; store = "v";
+    aws = """, { name = "from-aws"; store = "a";
       data = ( { secret_key = "x"; remote_ref = { key = "chimera/postgres"; }; } );
-      files = ( { path = "%s/vault.txt"; format = "raw"; key = "x"; } ); }""" % out
-    store = fake_store() + f' v = {{ type = "vault"; server = "https://vault.example.com"; auth = {{ method = "token"; token_file = {lc_string(tok)}; }}; }};'
-    conf = s.write_config(chimera_config(vault, store=store))
+      files = ( { path = "%s/aws.txt"; format = "raw"; key = "x"; } ); }""" % out
+    store = fake_store() + f' a = {{ type = "aws"; region = "us-east-1"; auth = {{ method = "static"; access_key_id = "AKIDEXAMPLE"; secret_access_key_file = {lc_string(tok)}; }}; }};'
+    conf = s.write_config(chimera_config(aws, store=store))
     r = run(["-c", conf, "--once"])
-    check(r.returncode == 1 and "from-vault" in r.stderr and "not supported" in r.stderr,
+    check(r.returncode == 1 and "from-aws" in r.stderr and "not supported" in r.stderr,
           "an unsupported store fails that secret with a clear message")
     check(not no_secrets_in(r.stdout + r.stderr), "no secret value in failure output")
 

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: MIT */
+#include "util/http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+#include "util/cleanup.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_USEC (10ULL * 1000000ULL)
+#define DEFAULT_TIMEOUT_USEC (60ULL * 1000000ULL)
+
+struct HttpContext {
+        sd_event *event;
+        unsigned max_in_flight;
+        unsigned in_flight;
+        HttpCall *queue_head, **queue_tail; /* waiting for a place, across pools */
+};
+
+struct HttpPool {
+        HttpContext *ctx;
+        CURLM *multi;
+        sd_event_source *timer;
+        HttpPoolOptions opts;
+        char *ca_file, *ca_path, *cert_file, *key_file;
+        HttpCall *calls; /* all of this pool's calls, queued or in flight */
+        unsigned connections;
+};
+
+struct HttpCall {
+        HttpPool *pool;
+        CURL *easy;
+        struct curl_slist *headers;
+        SecBuf *request_body;
+        SecBuf *response_body;
+        bool too_big;
+        bool started; /* in the multi handle (else queued) */
+        char errbuf[CURL_ERROR_SIZE];
+        http_done_cb cb;
+        void *userdata;
+        HttpCall *prev, *next;     /* pool's list */
+        HttpCall *queue_next;      /* context's queue */
+};
+
+static void pump(HttpContext *ctx);
+
+/* ------------------------------------------------------------ errors ---- */
+
+/* The one place CURLcode becomes -errno (and a message fit for the operator). */
+static int curl_code_to_errno(CURLcode c, bool too_big, const char *errbuf, const char **ret_message) {
+        switch (c) {
+        case CURLE_OK:
+                return 0;
+        case CURLE_OPERATION_TIMEDOUT:
+                *ret_message = "timed out";
+                return -ETIMEDOUT;
+        case CURLE_COULDNT_CONNECT:
+                *ret_message = *errbuf ? errbuf : "connection refused";
+                return -ECONNREFUSED;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+                *ret_message = *errbuf ? errbuf : "cannot resolve the host name";
+                return -EHOSTUNREACH;
+        case CURLE_PEER_FAILED_VERIFICATION:
+#if LIBCURL_VERSION_NUM < 0x073e00
+        case CURLE_SSL_CACERT:
+#endif
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+                *ret_message = *errbuf ? errbuf : "TLS handshake or certificate verification failed";
+                return -EPROTO;
+        case CURLE_WRITE_ERROR:
+                if (too_big) {
+                        *ret_message = "response body too large";
+                        return -EFBIG;
+                }
+                *ret_message = "cannot store the response";
+                return -ENOMEM;
+        case CURLE_OUT_OF_MEMORY:
+                *ret_message = "out of memory";
+                return -ENOMEM;
+        case CURLE_GOT_NOTHING:
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_PARTIAL_FILE:
+                *ret_message = *errbuf ? errbuf : "connection closed before the response was complete";
+                return -ECONNRESET;
+        case CURLE_UNSUPPORTED_PROTOCOL:
+                *ret_message = "unsupported protocol (only https://, and http:// to loopback)";
+                return -EPROTONOSUPPORT;
+        default:
+                *ret_message = *errbuf ? errbuf : curl_easy_strerror(c);
+                return -EIO;
+        }
+}
+
+/* ------------------------------------------------------------ calls ---- */
+
+static void call_free(HttpCall *c) {
+        HttpPool *p = c->pool;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                p->calls = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        if (c->easy) {
+                if (c->started)
+                        curl_multi_remove_handle(p->multi, c->easy);
+                curl_easy_cleanup(c->easy);
+        }
+        /* Header values may be tokens: wipe curl's copies. */
+        for (struct curl_slist *h = c->headers; h; h = h->next)
+                explicit_bzero(h->data, strlen(h->data));
+        curl_slist_free_all(c->headers);
+        secbuf_free(c->request_body);
+        secbuf_free(c->response_body);
+        free(c);
+}
+
+static void queue_remove(HttpContext *ctx, HttpCall *c) {
+        for (HttpCall **q = &ctx->queue_head; *q; q = &(*q)->queue_next)
+                if (*q == c) {
+                        *q = c->queue_next;
+                        if (ctx->queue_tail == &c->queue_next)
+                                ctx->queue_tail = q;
+                        return;
+                }
+}
+
+static void call_finish(HttpCall *c, const HttpResponse *r) {
+        HttpContext *ctx = c->pool->ctx;
+        http_done_cb cb = c->cb;
+        void *ud = c->userdata;
+        bool was_started = c->started;
+
+        if (c->started)
+                curl_multi_remove_handle(c->pool->multi, c->easy);
+        c->started = false;
+        c->cb = NULL;
+        if (cb)
+                cb(r, ud);
+        call_free(c);
+        if (was_started) {
+                ctx->in_flight--;
+                pump(ctx);
+        }
+}
+
+static size_t on_write(char *ptr, size_t size, size_t n, void *userdata) {
+        HttpCall *c = userdata;
+        size_t len = size * n;
+        size_t max = c->pool->opts.body_max;
+        if (c->response_body->len + len > max) {
+                c->too_big = true;
+                return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+        }
+        if (secbuf_append(c->response_body, ptr, len) < 0)
+                return 0;
+        return len;
+}
+
+static void start(HttpCall *c) {
+        HttpContext *ctx = c->pool->ctx;
+        CURLMcode mc = curl_multi_add_handle(c->pool->multi, c->easy);
+        ctx->in_flight++;
+        if (mc != CURLM_OK) {
+                HttpResponse r = { .error = -EIO, .message = curl_multi_strerror(mc) };
+                c->started = false;
+                ctx->in_flight--;
+                http_done_cb cb = c->cb;
+                c->cb = NULL;
+                if (cb)
+                        cb(&r, c->userdata);
+                call_free(c);
+                return;
+        }
+        c->started = true;
+}
+
+static void pump(HttpContext *ctx) {
+        while (ctx->queue_head && ctx->in_flight < ctx->max_in_flight) {
+                HttpCall *c = ctx->queue_head;
+                ctx->queue_head = c->queue_next;
+                if (!ctx->queue_head)
+                        ctx->queue_tail = &ctx->queue_head;
+                c->queue_next = NULL;
+                start(c);
+        }
+}
+
+static void check_finished(HttpPool *p) {
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(p->multi, &left))) {
+                if (msg->msg != CURLMSG_DONE)
+                        continue;
+                HttpCall *c = NULL;
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &c);
+                if (!c)
+                        continue;
+                HttpResponse r = { 0 };
+                long connects = 0;
+                curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects);
+                p->connections += (unsigned) connects;
+                r.error = curl_code_to_errno(msg->data.result, c->too_big, c->errbuf, &r.message);
+                if (r.error == 0) {
+                        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
+                        r.body = c->response_body;
+                }
+                call_finish(c, &r);
+        }
+}
+
+/* ------------------------------------------------ curl <-> sd-event glue ---- */
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        HttpPool *p = userdata;
+        int action = 0, running;
+        if (revents & EPOLLIN)
+                action |= CURL_CSELECT_IN;
+        if (revents & EPOLLOUT)
+                action |= CURL_CSELECT_OUT;
+        if (revents & (EPOLLERR | EPOLLHUP))
+                action |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(p->multi, fd, action, &running);
+        check_finished(p);
+        return 0;
+}
+
+static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
+        HttpPool *p = userp;
+        sd_event_source *s = socketp;
+
+        if (what == CURL_POLL_REMOVE) {
+                if (s) {
+                        sd_event_source_disable_unref(s);
+                        curl_multi_assign(p->multi, fd, NULL);
+                }
+                return 0;
+        }
+        uint32_t events = what == CURL_POLL_IN ? EPOLLIN : what == CURL_POLL_OUT ? EPOLLOUT : EPOLLIN | EPOLLOUT;
+        if (s) {
+                if (sd_event_source_set_io_events(s, events) < 0 ||
+                    sd_event_source_set_enabled(s, SD_EVENT_ON) < 0)
+                        return -1;
+                return 0;
+        }
+        if (sd_event_add_io(p->ctx->event, &s, fd, events, on_io, p) < 0)
+                return -1;
+        curl_multi_assign(p->multi, fd, s);
+        return 0;
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        HttpPool *p = userdata;
+        int running;
+        curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        check_finished(p);
+        return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
+        HttpPool *p = userp;
+        if (timeout_ms < 0)
+                return p->timer ? (sd_event_source_set_enabled(p->timer, SD_EVENT_OFF) < 0 ? -1 : 0) : 0;
+        uint64_t usec = (uint64_t) timeout_ms * 1000ULL + 1;
+        if (!p->timer)
+                return sd_event_add_time_relative(p->ctx->event, &p->timer, CLOCK_MONOTONIC, usec, 0, on_timer, p) < 0
+                               ? -1
+                               : 0;
+        if (sd_event_source_set_time_relative(p->timer, usec) < 0 ||
+            sd_event_source_set_enabled(p->timer, SD_EVENT_ONESHOT) < 0)
+                return -1;
+        return 0;
+}
+
+/* ------------------------------------------------------------- public ---- */
+
+int http_context_new(sd_event *e, unsigned max_in_flight, HttpContext **ret) {
+        static bool initialized;
+        if (!initialized) {
+                if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+                        return -EIO;
+                initialized = true;
+        }
+        HttpContext *ctx = calloc(1, sizeof(HttpContext));
+        if (!ctx)
+                return -ENOMEM;
+        ctx->event = sd_event_ref(e);
+        ctx->max_in_flight = MAX(1U, max_in_flight);
+        ctx->queue_tail = &ctx->queue_head;
+        *ret = ctx;
+        return 0;
+}
+
+HttpContext *http_context_free(HttpContext *ctx) {
+        if (!ctx)
+                return NULL;
+        sd_event_unref(ctx->event);
+        free(ctx);
+        return NULL;
+}
+
+void http_context_set_limit(HttpContext *ctx, unsigned max_in_flight) {
+        ctx->max_in_flight = MAX(1U, max_in_flight);
+        pump(ctx);
+}
+
+int http_pool_new(HttpContext *ctx, const HttpPoolOptions *opts, HttpPool **ret) {
+        HttpPool *p = calloc(1, sizeof(HttpPool));
+        if (!p)
+                return -ENOMEM;
+        p->ctx = ctx;
+        p->opts = *opts;
+        if (!p->opts.connect_timeout_usec)
+                p->opts.connect_timeout_usec = DEFAULT_CONNECT_TIMEOUT_USEC;
+        if (!p->opts.timeout_usec)
+                p->opts.timeout_usec = DEFAULT_TIMEOUT_USEC;
+        if (!p->opts.body_max)
+                p->opts.body_max = HTTP_BODY_MAX;
+        if ((opts->ca_file && !(p->ca_file = strdup(opts->ca_file))) ||
+            (opts->ca_path && !(p->ca_path = strdup(opts->ca_path))) ||
+            (opts->cert_file && !(p->cert_file = strdup(opts->cert_file))) ||
+            (opts->key_file && !(p->key_file = strdup(opts->key_file))))
+                goto oom;
+        p->multi = curl_multi_init();
+        if (!p->multi)
+                goto oom;
+        curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
+        curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+        curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
+        /* Keep connections to reuse: as many as may be in flight at once. */
+        curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, (long) MAX(4U, ctx->max_in_flight));
+        *ret = p;
+        return 0;
+oom:
+        http_pool_free(p);
+        return -ENOMEM;
+}
+
+HttpPool *http_pool_free(HttpPool *p) {
+        if (!p)
+                return NULL;
+        HttpResponse r = { .error = -ECANCELED, .message = "cancelled" };
+        while (p->calls) {
+                HttpCall *c = p->calls;
+                if (!c->started)
+                        queue_remove(p->ctx, c);
+                call_finish(c, &r);
+        }
+        sd_event_source_disable_unref(p->timer);
+        p->timer = NULL;
+        if (p->multi)
+                curl_multi_cleanup(p->multi);
+        free(p->ca_file);
+        free(p->ca_path);
+        free(p->cert_file);
+        free(p->key_file);
+        free(p);
+        return NULL;
+}
+
+unsigned http_pool_connections(HttpPool *p) {
+        return p->connections;
+}
+
+int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *userdata, HttpCall **ret) {
+        HttpCall *c = calloc(1, sizeof(HttpCall));
+        const char *method = req->method ? req->method : "GET";
+        if (!c)
+                return -ENOMEM;
+        c->pool = p;
+        c->cb = cb;
+        c->userdata = userdata;
+        c->next = p->calls;
+        if (p->calls)
+                p->calls->prev = c;
+        p->calls = c;
+
+        c->response_body = secbuf_new(1024);
+        c->easy = curl_easy_init();
+        if (!c->response_body || !c->easy)
+                goto oom;
+        for (char *const *h = req->headers; h && *h; h++) {
+                struct curl_slist *n = curl_slist_append(c->headers, *h);
+                if (!n)
+                        goto oom;
+                c->headers = n;
+        }
+
+        CURL *e = c->easy;
+        curl_easy_setopt(e, CURLOPT_URL, req->url);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(e, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (p->ca_file)
+                curl_easy_setopt(e, CURLOPT_CAINFO, p->ca_file);
+        if (p->ca_path)
+                curl_easy_setopt(e, CURLOPT_CAPATH, p->ca_path);
+        if (p->cert_file)
+                curl_easy_setopt(e, CURLOPT_SSLCERT, p->cert_file);
+        if (p->key_file)
+                curl_easy_setopt(e, CURLOPT_SSLKEY, p->key_file);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (p->opts.connect_timeout_usec / 1000));
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) (p->opts.timeout_usec / 1000));
+        curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "secretsyncd/" PACKAGE_VERSION);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+        /* Wait for a connection to be reusable (HTTP/2 multiplexing) rather than open more. */
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+        if (c->headers)
+                curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+        if (req->body || !streq(method, "GET")) {
+                c->request_body = req->body ? secbuf_dup(req->body) : secbuf_new(0);
+                if (!c->request_body)
+                        goto oom;
+                curl_easy_setopt(e, CURLOPT_POSTFIELDS, (const char *) c->request_body->data);
+                curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) c->request_body->len);
+                if (!streq(method, "POST"))
+                        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        }
+
+        HttpContext *ctx = p->ctx;
+        if (ret)
+                *ret = c;
+        c->queue_next = NULL;
+        *ctx->queue_tail = c;
+        ctx->queue_tail = &c->queue_next;
+        pump(ctx);
+        return 0;
+oom:
+        c->cb = NULL;
+        call_free(c);
+        return -ENOMEM;
+}
+
+void http_call_cancel(HttpCall *c) {
+        if (!c)
+                return;
+        HttpContext *ctx = c->pool->ctx;
+        bool was_started = c->started;
+        if (!c->started)
+                queue_remove(ctx, c);
+        c->cb = NULL;
+        call_free(c);
+        if (was_started) {
+                ctx->in_flight--;
+                pump(ctx);
+        }
+}

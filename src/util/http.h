@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "util/secbuf.h"
+
+/* HTTPS for the stores: libcurl's multi interface driven by the sd-event loop, so the
+ * requests of every store run concurrently without threads. This is the only module that
+ * includes curl.h. TLS verification is always on, TLS 1.2 at least, no redirects, a hard
+ * cap on response size. Plain http:// only to a loopback address (the caller checks). */
+
+#define HTTP_BODY_MAX (4U * 1024U * 1024U)
+
+/* Shared by all stores: the event loop and the limit on requests in flight across them. */
+typedef struct HttpContext HttpContext;
+/* One per store: its own connection cache (keep-alive) and TLS settings. */
+typedef struct HttpPool HttpPool;
+/* One request in flight (or waiting for a place). */
+typedef struct HttpCall HttpCall;
+
+typedef struct HttpPoolOptions {
+        const char *ca_file; /* NULL: the system's CA bundle */
+        const char *ca_path;
+        const char *cert_file; /* TLS client certificate (Vault cert auth) */
+        const char *key_file;
+        uint64_t connect_timeout_usec; /* 0: 10 s */
+        uint64_t timeout_usec;         /* 0: 60 s, whole request */
+        size_t body_max;               /* 0: HTTP_BODY_MAX */
+} HttpPoolOptions;
+
+typedef struct HttpRequest {
+        const char *method; /* "GET", "POST", "PUT"; NULL: GET */
+        const char *url;
+        char *const *headers; /* "Name: value", NULL-terminated; may hold tokens: never logged */
+        const SecBuf *body;   /* copied; may be secret (login bodies): wiped */
+} HttpRequest;
+
+typedef struct HttpResponse {
+        int error;           /* 0, or -errno for a transport failure (then status is 0) */
+        const char *message; /* on transport failure: what went wrong (no secret in it) */
+        long status;         /* HTTP status */
+        const SecBuf *body;  /* the body (wiped after the callback returns) */
+} HttpResponse;
+
+typedef void (*http_done_cb)(const HttpResponse *r, void *userdata);
+
+int http_context_new(sd_event *e, unsigned max_in_flight, HttpContext **ret);
+HttpContext *http_context_free(HttpContext *ctx);
+void http_context_set_limit(HttpContext *ctx, unsigned max_in_flight);
+
+int http_pool_new(HttpContext *ctx, const HttpPoolOptions *opts, HttpPool **ret);
+/* Cancels the pool's calls (their callbacks run with -ECANCELED) and frees it. */
+HttpPool *http_pool_free(HttpPool *p);
+
+/* Starts a request (or queues it for a place); cb runs once, from the event loop. With
+ * ret, the call can be cancelled (callback not run) until it completes. */
+int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *userdata, HttpCall **ret);
+void http_call_cancel(HttpCall *c);
+
+/* Connections the pool opened so far (for tests and benchmarks). */
+unsigned http_pool_connections(HttpPool *p);
