@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""The Vault store against the stand-in Vault server (HTTPS with a CA made here): every auth
+method, KV v1 and v2, versions, extract, namespaces, rotation + SIGUSR1, token renewal and
+re-login, 403/404/503/500, broken answers, a wrong CA; and no token, secret_id, JWT or value
+in any output."""
+import base64
+import json
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lib import Daemon, Scratch, check, done, lc_string, require_daemon, run, skip
+
+require_daemon()
+import tls
+from vault_server import VaultServer
+
+if not tls.have_openssl():
+    skip("openssl command missing (needed to make test certificates)")
+
+s = Scratch()
+m = tls.make_all(s.p("tls"))
+out = s.p("out")
+SECRETS = {"chimera/postgres": {"password": "pg-vault-Pw1"},
+           "chimera/redis": {"password": "redis-vault-Pw2"},
+           "chimera/minio": {"username": "chimera-admin", "password": "minio-vault-Pw3"},
+           "chimera/jwt": {"secret": "jwt-vault-Sec4"},
+           "chimera/grafana": {"password": "grafana-vault-Pw5"}}
+NEVER = ["pg-vault-Pw1", "redis-vault-Pw2", "minio-vault-Pw3", "jwt-vault-Sec4", "grafana-vault-Pw5",
+         "pg-rotated-Pw6"]
+
+
+def fake_jwt(sub):
+    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+    return enc({"alg": "RS256", "typ": "JWT"}) + "." + enc(
+        {"iss": "kubernetes/serviceaccount", "sub": sub, "kubernetes.io/serviceaccount/namespace": "chimera",
+         "kubernetes.io/serviceaccount/service-account.name": "secretsyncd", "exp": int(time.time()) + 3600}) + ".c2ln"
+
+
+def cred(name, text):
+    path = s.p(name)
+    with open(path, "w") as f:
+        f.write(text + "\n")
+    os.chmod(path, 0o600)
+    NEVER.append(text)
+    return path
+
+
+def config(auth, extra_store="", secrets_text=None, daemon=""):
+    return s.write_config(f"""
+daemon = {{ min_backoff = "200ms"; max_backoff = "1s"; {daemon} }};
+stores = {{
+  vault-backend = {{ type = "vault"; server = "{vault.url}"; mount = "secret"; kv_version = 2;
+                    ca_file = "{m.ca_cert}"; {extra_store} auth = {{ {auth} }}; }};
+}};
+secrets = ( {secrets_text or chimera_secrets()} );
+""")
+
+
+def chimera_secrets(store="vault-backend"):
+    return f"""
+  {{ name = "postgres-credentials"; store = "{store}";
+     data = ( {{ secret_key = "password"; remote_ref = {{ key = "chimera/postgres"; property = "password"; }}; }} );
+     files = ( {{ path = "{out}/postgres.env"; format = "env"; }} ); }},
+  {{ name = "minio-credentials"; store = "{store}";
+     data_from = ( {{ extract = {{ key = "chimera/minio"; }}; }} );
+     files = ( {{ path = "{out}/minio.json"; format = "json"; }} ); }},
+  {{ name = "jwt-secret"; store = "{store}";
+     data = ( {{ secret_key = "secret"; remote_ref = {{ key = "chimera/jwt"; property = "secret"; }}; }} );
+     files = ( {{ path = "{out}/jwt.key"; format = "raw"; key = "secret"; }} ); }}"""
+
+
+def read(name):
+    with open(os.path.join(out, name)) as f:
+        return f.read()
+
+
+def clean_out():
+    for n in os.listdir(out) if os.path.isdir(out) else []:
+        os.unlink(os.path.join(out, n))
+
+
+def leaks(text):
+    return [v for v in NEVER if v in text]
+
+
+vault = VaultServer(tls_cert=m.server_cert, tls_key=m.server_key, client_ca=m.ca_cert)
+vault.start()
+try:
+    for k, v in SECRETS.items():
+        vault.put_secret(k, v)
+    vault.set_policy("chimera-read", {"secret/data/chimera/*": ["read"], "kv1/chimera/*": ["read"]})
+    token = vault.create_token(policies=["chimera-read"], ttl=3600)["id"]
+    token_file = cred("vault-token", token)
+
+    # --- token auth, KV v2
+    conf = config(f'method = "token"; token_file = "{token_file}";')
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 0, f"token auth, KV v2: --once exits 0 ({r.stderr[-300:] if r.returncode else ''})")
+    check(read("postgres.env") == 'password="pg-vault-Pw1"\n', "property from a KV v2 secret into env")
+    check(json.loads(read("minio.json")) == SECRETS["chimera/minio"], "data_from extract of a KV v2 secret")
+    check(read("jwt.key") == "jwt-vault-Sec4", "raw target from Vault")
+    check("version 1" in r.stderr and "auth-ok" in r.stderr, "version read and auth-ok reported")
+    st = vault.stats()
+    check(st["lookups"] >= 1, "the token was looked up after login")
+    check(st["connections"] <= 3, f"connections reused ({st['connections']} for 4 requests)")
+    all_output = r.stdout + r.stderr
+
+    # --- versions: pin version 1 after a rotation
+    vault.put_secret("chimera/postgres", {"password": "pg-rotated-Pw6"})
+    pinned = f"""{{ name = "pinned"; store = "vault-backend";
+      data = ( {{ secret_key = "p"; remote_ref = {{ key = "chimera/postgres"; property = "password"; version = "1"; }}; }} );
+      files = ( {{ path = "{out}/pinned"; format = "raw"; key = "p"; }} ); }},
+    {{ name = "latest"; store = "vault-backend";
+      data = ( {{ secret_key = "p"; remote_ref = {{ key = "chimera/postgres"; property = "password"; }}; }} );
+      files = ( {{ path = "{out}/latest"; format = "raw"; key = "p"; }} ); }}"""
+    conf = config(f'method = "token"; token_file = "{token_file}";', secrets_text=pinned)
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 0 and read("pinned") == "pg-vault-Pw1" and read("latest") == "pg-rotated-Pw6",
+          "remote_ref.version reads an older KV v2 version; without it the latest")
+    check("version 2" in r.stderr, "the latest version number is reported")
+    all_output += r.stderr
+
+    # --- KV v1
+    vault.add_mount("kv1", version=1)
+    vault.put_secret("chimera/redis", SECRETS["chimera/redis"], mount="kv1")
+    kv1 = f"""{{ name = "redis-credentials"; store = "v1";
+      data = ( {{ secret_key = "password"; remote_ref = {{ key = "chimera/redis"; property = "password"; }}; }} );
+      files = ( {{ path = "{out}/redis"; format = "raw"; key = "password"; }} ); }}"""
+    conf = s.write_config(f"""
+stores = {{ v1 = {{ type = "vault"; server = "{vault.url}"; mount = "kv1"; kv_version = 1; ca_file = "{m.ca_cert}";
+                   auth = {{ method = "token"; token_file = "{token_file}"; }}; }}; }};
+secrets = ( {kv1} );
+""")
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 0 and read("redis") == "redis-vault-Pw2", "KV v1 read")
+    all_output += r.stderr
+
+    # --- namespace
+    vault.put_secret("chimera/postgres", {"password": "pg-vault-Pw1"}, namespace="team-a")
+    vault.set_policy("ns-read", {"secret/data/*": ["read"]})
+    ns_token = vault.create_token(policies=["ns-read"], ttl=3600, namespace="team-a")["id"]
+    ns_token_file = cred("ns-token", ns_token)
+    conf = config(f'method = "token"; token_file = "{ns_token_file}";', extra_store='namespace = "team-a";',
+                  secrets_text=chimera_secrets().split("},\n  { name = \"minio")[0] + "}")
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 0 and "team-a" in vault.stats()["namespaces_seen"],
+          "namespace: X-Vault-Namespace sent, read from that namespace")
+
+    # --- approle, kubernetes, jwt, cert logins
+    sid_file = cred("secret-id", "approle-secret-id-XYZ")
+    vault.add_approle("chimera", role_id="role-id-chimera", secret_id="approle-secret-id-XYZ",
+                      policies=["chimera-read"], ttl=600)
+    k8s_jwt = fake_jwt("system:serviceaccount:chimera:secretsyncd")
+    k8s_file = cred("sa-token", k8s_jwt)
+    vault.add_kubernetes_role("chimera-role", jwt=k8s_jwt, policies=["chimera-read"], ttl=600)
+    oidc_jwt = fake_jwt("ci-runner")
+    jwt_file = cred("jwt-token", oidc_jwt)
+    vault.add_jwt_role("chimera-ci", jwt=oidc_jwt, policies=["chimera-read"], ttl=600)
+    vault.add_cert_role("chimera-node", certificate=m.client_cert, policies=["chimera-read"], ttl=600)
+    methods = {
+        "approle": f'method = "approle"; role_id = "role-id-chimera"; secret_id_file = "{sid_file}";',
+        "kubernetes": f'method = "kubernetes"; role = "chimera-role"; token_file = "{k8s_file}";',
+        "jwt": f'method = "jwt"; role = "chimera-ci"; token_file = "{jwt_file}";',
+        "cert": f'method = "cert"; name = "chimera-node"; cert_file = "{m.client_cert}"; key_file = "{m.client_key}";',
+    }
+    for method, auth in methods.items():
+        clean_out()
+        vault.reset_stats()
+        r = run(["-c", config(auth), "--once"])
+        st = vault.stats()
+        check(r.returncode == 0 and read("jwt.key") == "jwt-vault-Sec4" and st["logins"].get(method, 0) == 1,
+              f"{method} login: one login, secrets written ({r.stderr[-200:] if r.returncode else 'ok'})")
+        all_output += r.stdout + r.stderr
+
+    # wrong secret_id: auth-failed, names the method and mount, no secret_id in output
+    bad_sid = cred("bad-secret-id", "wrong-secret-id-QQQ")
+    r = run(["-c", config(f'method = "approle"; role_id = "role-id-chimera"; secret_id_file = "{bad_sid}";'),
+             "--once"])
+    check(r.returncode == 1 and "auth-failed" in r.stderr and "auth/approle/login" in r.stderr,
+          "a refused login is auth-failed, naming the method's path")
+    all_output += r.stderr
+
+    # --- failures, each leaving the last good files untouched
+    clean_out()
+    good = config(f'method = "token"; token_file = "{token_file}";')
+    run(["-c", good, "--once"])
+    before = read("postgres.env")
+
+    def failing(what, expect, setup, teardown=lambda: None):
+        global all_output
+        setup()
+        try:
+            r = run(["-c", good, "--once"], timeout=90)
+        finally:
+            teardown()
+        check(r.returncode == 1 and expect in r.stderr and read("postgres.env") == before,
+              f"{what}: exit 1, says '{expect}', last good file untouched" +
+              ("" if r.returncode == 1 and expect in r.stderr else f" [{r.stderr[-300:]!r}]"))
+        all_output += r.stderr
+        return r
+
+    vault.set_policy("narrow", {"secret/data/other/*": ["read"]})
+    narrow = vault.create_token(policies=["narrow"], ttl=3600)["id"]
+    narrow_file = cred("narrow-token", narrow)
+    vault.reset_stats()
+    r = run(["-c", config(f'method = "token"; token_file = "{narrow_file}";'), "--once"])
+    check(r.returncode == 1 and "permission denied" in r.stderr and "secret/data/chimera/postgres" in r.stderr
+          and "policies" in r.stderr, "403: permission denied, the path and a hint about the policy")
+    check(vault.stats()["lookups"] >= 2, "a 403 on read causes one fresh login (token looked up again)")
+    all_output += r.stderr
+    failing("404", "not found", lambda: vault.add_fault("secret/data/chimera/postgres", status=404, count=-1),
+            vault.clear_faults)
+    failing("503 sealed", "sealed", vault.seal, vault.unseal)
+    failing("500", "HTTP 500", lambda: vault.add_fault("secret/data/chimera/postgres", status=500, count=-1),
+            vault.clear_faults)
+    failing("truncated answer", "postgres",
+            lambda: vault.add_fault("secret/data/chimera/postgres", truncate=True, count=-1), vault.clear_faults)
+    failing("oversize answer", "too large",
+            lambda: vault.add_fault("secret/data/chimera/postgres", oversize=True, count=-1), vault.clear_faults)
+    failing("malformed JSON", "malformed",
+            lambda: vault.add_fault("secret/data/chimera/postgres", status=200, body="{not json", count=-1),
+            vault.clear_faults)
+
+    # wrong CA: nothing written at all
+    clean_out()
+    r = run(["-c", config(f'method = "token"; token_file = "{token_file}";').replace(m.ca_cert, m.other_ca_cert)
+             if False else s.write_config(open(good).read().replace(m.ca_cert, m.other_ca_cert), name="wrongca.conf"),
+             "--once"])
+    check(r.returncode == 1 and not os.listdir(out) and ("certificate" in r.stderr.lower() or "TLS" in r.stderr),
+          f"wrong CA: TLS verification fails, nothing written ({r.stderr[-200:]!r})")
+    all_output += r.stderr
+
+    # --- daemon: rotation + SIGUSR1, token renewal, fresh login at max TTL, expiry
+    clean_out()
+    vault.put_secret("chimera/postgres", {"password": "pg-vault-Pw1"})
+    vault.add_approle("short", role_id="role-id-short", secret_id="approle-secret-id-XYZ",
+                      policies=["chimera-read"], ttl=3, max_ttl=7)
+    vault.reset_stats()
+    conf = config(f'method = "approle"; role_id = "role-id-short"; secret_id_file = "{sid_file}";',
+                  daemon='refresh_interval = "1s";')
+    d = Daemon(conf, s)
+    try:
+        check(d.wait_log("wrote " + f"{out}/jwt.key"), "daemon: first round written")
+        vault.put_secret("chimera/postgres", {"password": "pg-rotated-Pw6"})
+        d.signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "pg-rotated-Pw6" not in read("postgres.env"):
+            time.sleep(0.1)
+        check("pg-rotated-Pw6" in read("postgres.env"), "rotation picked up on SIGUSR1")
+        time.sleep(9)
+        st = vault.stats()
+        check(st["renewals"] >= 1, f"the token was renewed (renew-self x{st['renewals']})")
+        check(st["logins"].get("approle", 0) >= 2, f"a fresh login when the TTL stopped growing "
+              f"(logins x{st['logins'].get('approle', 0)})")
+        check("failed" not in d.output(), "no sync failed across renewals and re-logins")
+        # a revoked token: the next read gets 403, one re-login, and it goes on
+        for t in vault.stats()["tokens_seen"]:
+            vault.revoke_token(t)
+        n = d.output().count("auth-ok")
+        check(d.wait_log("auth-ok", count=n + 1, timeout=5), "a revoked token is replaced by a fresh login")
+        # (a token revoked while a login was being looked up makes that one sync fail and
+        # retry with backoff: what must hold is that reads succeed again)
+        n = d.output().count("fetched 'chimera/jwt'")
+        check(d.wait_log("fetched 'chimera/jwt'", count=n + 2, timeout=6), "reads succeed again after the re-login")
+    finally:
+        d.stop()
+        all_output += d.output()
+
+    check(not leaks(all_output), f"no token, secret_id, JWT or secret value in any output ({leaks(all_output)})")
+finally:
+    vault.stop()
+    s.cleanup()
+done()
