@@ -138,19 +138,19 @@ static void call_finish(HttpCall *c, const HttpResponse *r) {
         HttpContext *ctx = c->pool->ctx;
         http_done_cb cb = c->cb;
         void *ud = c->userdata;
-        bool was_started = c->started;
 
-        if (c->started)
+        /* Give the place to the next request before the callback runs, so that what the
+         * callback does (writing and fsyncing files) does not hold a place. */
+        if (c->started) {
                 curl_multi_remove_handle(c->pool->multi, c->easy);
-        c->started = false;
+                c->started = false;
+                ctx->in_flight--;
+                pump(ctx);
+        }
         c->cb = NULL;
         if (cb)
                 cb(r, ud);
         call_free(c);
-        if (was_started) {
-                ctx->in_flight--;
-                pump(ctx);
-        }
 }
 
 static size_t on_write(char *ptr, size_t size, size_t n, void *userdata) {
@@ -271,8 +271,10 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
         if (timeout_ms < 0)
                 return p->timer ? (sd_event_source_set_enabled(p->timer, SD_EVENT_OFF) < 0 ? -1 : 0) : 0;
         uint64_t usec = (uint64_t) timeout_ms * 1000ULL + 1;
+        /* Accuracy 1 us: sd-event reads 0 as "the default", which is 250 ms of slack, and curl's
+         * timeouts (often "now") would wait that long. */
         if (!p->timer)
-                return sd_event_add_time_relative(p->ctx->event, &p->timer, CLOCK_MONOTONIC, usec, 0, on_timer, p) < 0
+                return sd_event_add_time_relative(p->ctx->event, &p->timer, CLOCK_MONOTONIC, usec, 1, on_timer, p) < 0
                                ? -1
                                : 0;
         if (sd_event_source_set_time_relative(p->timer, usec) < 0 ||
