@@ -72,11 +72,12 @@ typedef struct VaultStore {
         char *cert_file;
         char *key_file;
         char *cert_name;
+        uint64_t timeout_usec; /* a whole request, login or read */
 } VaultStore;
 
 static int vault_parse_config(Store *s, ConfigParser *p, const config_setting_t *g) {
         static const char *const keys[] = { "type", "server", "mount", "kv_version", "namespace", "ca_file",
-                                            "ca_path", "auth", NULL };
+                                            "ca_path", "timeout", "auth", NULL };
         /* settings each method takes, beyond `method` and `mount` */
         static const char *const method_keys[_VAULT_AUTH_MAX][5] = {
                 [VAULT_AUTH_TOKEN] = { "token_file" },
@@ -101,6 +102,10 @@ static int vault_parse_config(Store *s, ConfigParser *p, const config_setting_t 
         while (v->mount && *v->mount && v->mount[strlen(v->mount) - 1] == '/')
                 v->mount[strlen(v->mount) - 1] = 0;
         config_get_int(p, g, "kv_version", 1, 2, &v->kv_version);
+        v->timeout_usec = 60 * USEC_PER_SEC;
+        if (config_get_duration(p, g, "timeout", &v->timeout_usec) > 0 && v->timeout_usec < 100 * USEC_PER_MSEC)
+                config_error(p, config_setting_get_member(g, "timeout"), "store '%s': 'timeout' must be at least 100ms",
+                             s->name);
         config_get_string(p, g, "namespace", false, &v->namespace);
         config_get_credential_file(p, g, "ca_file", false, &v->ca_file);
         config_get_string(p, g, "ca_path", false, &v->ca_path);
@@ -181,6 +186,7 @@ static void vault_dump_config(const Store *s, ConfigDump *d) {
                 config_dump_string(d, "ca_file", v->ca_file);
         if (v->ca_path)
                 config_dump_string(d, "ca_path", v->ca_path);
+        config_dump_duration(d, "timeout", v->timeout_usec);
         config_dump_open(d, "auth");
         config_dump_string(d, "method", auth_names[v->method]);
         if (v->auth_mount)
@@ -749,7 +755,8 @@ static int vault_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *
 
 static int vault_start(Store *s, const StoreContext *ctx) {
         VaultStore *v = (VaultStore *) s;
-        HttpPoolOptions o = { .ca_file = v->ca_file, .ca_path = v->ca_path };
+        HttpPoolOptions o = { .ca_file = v->ca_file, .ca_path = v->ca_path, .timeout_usec = v->timeout_usec,
+                              .connect_timeout_usec = MIN(v->timeout_usec, 10 * USEC_PER_SEC) };
         if (v->method == VAULT_AUTH_CERT) {
                 o.cert_file = v->cert_file;
                 o.key_file = v->key_file;

@@ -224,6 +224,18 @@ secrets = ( {kv1} );
             lambda: vault.add_fault("secret/data/chimera/postgres", status=200, body="{not json", count=-1),
             vault.clear_faults)
 
+    # a slow answer: the request times out (timeout = "1s")
+    slow = s.write_config(open(good).read().replace('kv_version = 2;', 'kv_version = 2; timeout = "1s";'),
+                          name="slow.conf")
+    vault.add_fault("secret/data/chimera/postgres", delay_ms=3000, count=-1)
+    t0 = time.monotonic()
+    r = run(["-c", slow, "--once"])
+    vault.clear_faults()
+    check(r.returncode == 1 and "timed out" in r.stderr and read("postgres.env") == before
+          and time.monotonic() - t0 < 3, "a slow answer times out at the store's timeout, last good file untouched"
+          + ("" if r.returncode == 1 and "timed out" in r.stderr else f" [{r.returncode} {r.stderr[-400:]!r}]"))
+    all_output += r.stderr
+
     # wrong CA: nothing written at all
     clean_out()
     r = run(["-c", config(f'method = "token"; token_file = "{token_file}";').replace(m.ca_cert, m.other_ca_cert)

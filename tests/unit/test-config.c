@@ -194,7 +194,7 @@ static SecBuf *fake_fetch(Store *s, const char *key, const char *version) {
         RemoteRef ref = { .key = (char *) key, .version = (char *) version };
 
         ck_assert_int_ge(sd_event_new(&e), 0);
-        ck_assert_int_eq(store_start(s, &(StoreContext) { .event = e, .max_concurrent_requests = 1 }), 0);
+        ck_assert_int_eq(store_start(s, &(StoreContext) { .event = e }), 0);
         ck_assert_int_eq(store_fetch(s, &ref, on_fetched, &f), 0);
         while (!f.done)
                 ck_assert_int_ge(sd_event_run(e, USEC_PER_SEC), 0);
