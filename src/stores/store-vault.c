@@ -277,36 +277,30 @@ static void vault_error_text(const HttpResponse *r, char *buf, size_t size) {
         json_put_wiped(o);
 }
 
-/* The headers every request carries. The token line is wiped by the caller. */
-static int make_headers(const VaultStore *v, const SecBuf *token, char *hdr[3], char **ret_token_line) {
+static int vault_send(VaultStore *v, const char *method, const char *path, const SecBuf *token, const SecBuf *body,
+                      http_done_cb cb, void *userdata, HttpCall **ret) {
+        _cleanup_free_ char *url = url_for(v, path), *ns_line = NULL;
+        _cleanup_erase_ char *token_line = NULL;
+        char *hdr[3];
         size_t n = 0;
-        char *t = NULL;
+
+        if (!url)
+                return -ENOMEM;
         if (token) {
-                if (asprintf(&t, "X-Vault-Token: %s", secbuf_str(token)) < 0)
+                if (asprintf(&token_line, "X-Vault-Token: %s", secbuf_str(token)) < 0) {
+                        token_line = NULL;
                         return -ENOMEM;
-                hdr[n++] = t;
+                }
+                hdr[n++] = token_line;
         }
-        static char ns_line[512];
         if (v->namespace && *v->namespace) {
-                snprintf(ns_line, sizeof(ns_line), "X-Vault-Namespace: %s", v->namespace);
+                if (asprintf(&ns_line, "X-Vault-Namespace: %s", v->namespace) < 0) {
+                        ns_line = NULL;
+                        return -ENOMEM;
+                }
                 hdr[n++] = ns_line;
         }
         hdr[n] = NULL;
-        *ret_token_line = t;
-        return 0;
-}
-
-static int vault_send(VaultStore *v, const char *method, const char *path, const SecBuf *token, const SecBuf *body,
-                      http_done_cb cb, void *userdata, HttpCall **ret) {
-        _cleanup_free_ char *url = url_for(v, path);
-        _cleanup_erase_ char *token_line = NULL;
-        char *hdr[3];
-        int r;
-        if (!url)
-                return -ENOMEM;
-        r = make_headers(v, token, hdr, &token_line);
-        if (r < 0)
-                return r;
         HttpRequest req = { .method = method, .url = url, .headers = hdr, .body = body };
         return http_request(v->pool, &req, cb, userdata, ret);
 }
