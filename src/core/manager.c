@@ -22,6 +22,7 @@
 #include "util/duration.h"
 #include "util/http.h"
 #include "util/json.h"
+#include "util/list.h"
 
 /* Kubernetes' limit on a Secret, and our cap on any one secret's data. */
 #define SECRET_DATA_BYTES_MAX (1024U * 1024U)
@@ -310,12 +311,7 @@ static void sync_ended(SecretState *st) {
 
 static void pending_command_free(PendingCommand *pc) {
         Manager *m = pc->m;
-        if (pc->prev)
-                pc->prev->next = pc->next;
-        else
-                m->commands = pc->next;
-        if (pc->next)
-                pc->next->prev = pc->prev;
+        LIST_REMOVE(m->commands, pc);
         command_free(pc->cmd);
         free(pc->secret);
         free(pc->target);
@@ -370,10 +366,7 @@ static void run_command(Manager *m, QueuedCommand *q) {
         }
         pc->secret = TAKE_PTR(q->secret);
         pc->target = TAKE_PTR(q->target);
-        pc->next = m->commands;
-        if (m->commands)
-                m->commands->prev = pc;
-        m->commands = pc;
+        LIST_PREPEND(m->commands, pc);
 }
 
 static void queued_command_free(QueuedCommand *q) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "stores/store.h"
+#include "util/list.h"
 
 #define FAKE_VALUE_MAX (1024U * 1024U)
 
@@ -146,12 +147,7 @@ static int fake_start(Store *s, const StoreContext *ctx) {
 
 static void request_free(FakeRequest *r) {
         FakeStore *f = r->store;
-        if (r->prev)
-                r->prev->next = r->next;
-        else
-                f->pending = r->next;
-        if (r->next)
-                r->next->prev = r->prev;
+        LIST_REMOVE(f->pending, r);
         sd_event_source_disable_unref(r->source);
         free(r->key);
         free(r->version);
@@ -205,10 +201,7 @@ static int fake_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *u
         r->userdata = userdata;
         r->key = strdup(ref->key);
         r->version = ref->version ? strdup(ref->version) : NULL;
-        r->next = f->pending;
-        if (f->pending)
-                f->pending->prev = r;
-        f->pending = r;
+        LIST_PREPEND(f->pending, r);
         if (!r->key || (ref->version && !r->version)) {
                 request_free(r);
                 return -ENOMEM;

@@ -18,6 +18,7 @@
 #include "util/duration.h"
 #include "util/http.h"
 #include "util/json.h"
+#include "util/list.h"
 
 typedef enum VaultAuthMethod {
         VAULT_AUTH_TOKEN,
@@ -307,12 +308,7 @@ static int vault_send(VaultStore *v, const char *method, const char *path, const
 
 static void read_complete(VaultRead *r, int error, const char *message, const SecBuf *value, const char *version) {
         VaultStore *v = r->v;
-        if (r->prev)
-                r->prev->next = r->next;
-        else
-                v->reads = r->next;
-        if (r->next)
-                r->next->prev = r->prev;
+        LIST_REMOVE(v->reads, r);
         if (r->call)
                 http_call_cancel(r->call);
         StoreResult res = { .error = error, .message = message, .value = value, .version = version };
@@ -731,10 +727,7 @@ static int vault_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *
                 free(r);
                 return -ENOMEM;
         }
-        r->next = v->reads;
-        if (v->reads)
-                v->reads->prev = r;
-        v->reads = r;
+        LIST_PREPEND(v->reads, r);
 
         bool expired = v->token_expiry && now_usec() >= v->token_expiry;
         if (v->token && !expired) {

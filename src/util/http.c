@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "util/cleanup.h"
+#include "util/list.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_USEC (10ULL * 1000000ULL)
 #define DEFAULT_TIMEOUT_USEC (60ULL * 1000000ULL)
@@ -104,12 +105,7 @@ static int curl_code_to_errno(CURLcode c, bool too_big, const char *errbuf, cons
 
 static void call_free(HttpCall *c) {
         HttpPool *p = c->pool;
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                p->calls = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(p->calls, c);
         if (c->easy) {
                 if (c->started)
                         curl_multi_remove_handle(p->multi, c->easy);
@@ -382,10 +378,7 @@ int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *use
         c->pool = p;
         c->cb = cb;
         c->userdata = userdata;
-        c->next = p->calls;
-        if (p->calls)
-                p->calls->prev = c;
-        p->calls = c;
+        LIST_PREPEND(p->calls, c);
 
         c->response_body = secbuf_new(1024);
         c->easy = curl_easy_init();
