@@ -48,8 +48,8 @@ def cred(name, text):
     return path
 
 
-def config(auth, extra_store="", secrets_text=None, daemon=""):
-    return s.write_config(f"""
+def config(auth, extra_store="", secrets_text=None, daemon="", name="secretsyncd.conf"):
+    return s.write_config(name=name, text=f"""
 daemon = {{ min_backoff = "200ms"; max_backoff = "1s"; {daemon} }};
 stores = {{
   vault-backend = {{ type = "vault"; server = "{vault.url}"; mount = "secret"; kv_version = 2;
@@ -188,8 +188,9 @@ secrets = ( {kv1} );
 
     # --- failures, each leaving the last good files untouched
     clean_out()
-    good = config(f'method = "token"; token_file = "{token_file}";')
-    run(["-c", good, "--once"])
+    good = config(f'method = "token"; token_file = "{token_file}";', name="good.conf")
+    r = run(["-c", good, "--once"])
+    check(r.returncode == 0, "baseline for the failure cases")
     before = read("postgres.env")
 
     def failing(what, expect, setup, teardown=lambda: None):
@@ -199,7 +200,9 @@ secrets = ( {kv1} );
             r = run(["-c", good, "--once"], timeout=90)
         finally:
             teardown()
-        check(r.returncode == 1 and expect in r.stderr and read("postgres.env") == before,
+        # only the secret whose read was broken fails; the others are written
+        others_ok = r.stderr.count("cannot fetch") == (0 if "sealed" in expect else 1) or "sealed" in expect
+        check(r.returncode == 1 and expect in r.stderr and read("postgres.env") == before and others_ok,
               f"{what}: exit 1, says '{expect}', last good file untouched" +
               ("" if r.returncode == 1 and expect in r.stderr else f" [{r.stderr[-300:]!r}]"))
         all_output += r.stderr
@@ -227,6 +230,15 @@ secrets = ( {kv1} );
             lambda: vault.add_fault("secret/data/chimera/postgres", status=200, body="{not json", count=-1),
             vault.clear_faults)
 
+    # redirects are not followed (a 307 to elsewhere is a failure, not a second request)
+    vault.reset_stats()
+    failing("no redirects", "HTTP 307",
+            lambda: vault.add_fault("secret/data/chimera/postgres", status=307, count=-1, body="",
+                                    headers={"Location": vault.url + "/v1/secret/data/chimera/jwt"}),
+            vault.clear_faults)
+    jwt_reads = vault.stats()["requests"].get("/v1/secret/data/chimera/jwt", 0)
+    check(jwt_reads == 1, f"the redirect target was not requested by the redirect ({jwt_reads} reads)")
+
     # a slow answer: the request times out (timeout = "1s")
     slow = s.write_config(open(good).read().replace('kv_version = 2;', 'kv_version = 2; timeout = "1s";'),
                           name="slow.conf")
@@ -247,6 +259,28 @@ secrets = ( {kv1} );
     check(r.returncode == 1 and not os.listdir(out) and ("certificate" in r.stderr.lower() or "TLS" in r.stderr),
           f"wrong CA: TLS verification fails, nothing written ({r.stderr[-200:]!r})")
     all_output += r.stderr
+
+    # plain http:// works only to a loopback address, with a warning; elsewhere it is refused
+    plain = VaultServer()
+    plain.start()
+    try:
+        plain.put_secret("chimera/jwt", SECRETS["chimera/jwt"])
+        plain_tok = cred("plain-token", plain.create_token(policies=["root"], ttl=600)["id"])
+        jwt_only = chimera_secrets().split("{ name = \"jwt-secret\"")[1]
+        conf = s.write_config(f"""
+stores = {{ p = {{ type = "vault"; server = "{plain.url}"; auth = {{ method = "token"; token_file = "{plain_tok}"; }}; }}; }};
+secrets = ( {{ name = "jwt-secret" {jwt_only.replace('"vault-backend"', '"p"')} );
+""", name="plain.conf")
+        clean_out()
+        r = run(["-c", conf, "--once"])
+        check(r.returncode == 0 and read("jwt.key") == "jwt-vault-Sec4" and "plain http://" in r.stderr,
+              "plain http:// to 127.0.0.1 works, with a warning" + ("" if r.returncode == 0 else r.stderr[-300:]))
+        r = run(["-c", s.write_config(open(conf).read().replace(plain.url, "http://vault.example.com:8200"),
+                                      name="plain2.conf"), "--check-config"])
+        check(r.returncode == 2 and "https://" in r.stderr, "plain http:// to a non-loopback server is refused")
+        all_output += r.stderr
+    finally:
+        plain.stop()
 
     # --- daemon: rotation + SIGUSR1, token renewal, fresh login at max TTL, expiry
     clean_out()
