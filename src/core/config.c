@@ -1592,7 +1592,7 @@ static bool split_secrets(const char *t, SecretsSplit *ret) {
                 }
                 if (depth == 0 && expect_name && (isalpha((unsigned char) ch) || ch == '*')) {
                         size_t s0 = i;
-                        while (isalnum((unsigned char) t[i]) || strchr("-_*", t[i]))
+                        while (t[i] && (isalnum((unsigned char) t[i]) || strchr("-_*", t[i])))
                                 i++;
                         bool is_secrets = i - s0 == 7 && strncmp(t + s0, "secrets", 7) == 0;
                         i = skip_blank(t, i, &line);

@@ -86,6 +86,12 @@ secrets = ( );
     r = run(["-c", cred, "--check-config"])
     check(r.returncode == 0, "credential file 0600 accepted")
 
+    # inputs the fuzzer found: a name running into the end of the file (read past it before)
+    for i, text in enumerate([" Z", "secrets", "secrets = (", "x = \"", "secrets = ( { name = \"a"]):
+        f = s.write_config(text, name=f"trunc{i}.conf")
+        r = run(["-c", f, "--check-config"])
+        check(r.returncode == 2 and r.stderr.startswith(f + ":"), f"truncated file {text!r}: exit 2, FILE:LINE")
+
     # files pulled in with @include are held to the same strict modes
     inc = s.p("included.conf")
     with open(inc, "w") as f:
