@@ -4,7 +4,8 @@
 set -e
 PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
       libcurl4-openssl-dev libjson-c-dev libssl-dev libsystemd-dev libconfig-dev check
-      python3 python3-hvac openssl systemd dbus util-linux procps time groff-base"
+      python3 python3-hvac openssl systemd dbus util-linux procps time groff-base
+      clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -20,5 +20,13 @@ for h in tests/fuzz/fuzz-*.c; do
         mkdir -p "$out/corpus-$n"
         [ -d "tests/fuzz/seeds/$n" ] && cp -n tests/fuzz/seeds/$n/* "$out/corpus-$n/" 2>/dev/null || true
         echo "== $n ($secs s)"
-        (cd "$out" && "./$n" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 "corpus-$n" 2>&1 | tail -n 4)
+        rc=0
+        (cd "$out" && "./$n" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 "corpus-$n" >"$n.log" 2>&1) || rc=$?
+        grep -E "stat::number_of_executed_units|stat::average_exec_per_sec" "$out/$n.log" || true
+        if [ "$rc" != 0 ]; then
+                grep -A30 -E "ERROR|SUMMARY" "$out/$n.log" | head -n 40
+                echo "FAIL: $n found a crash (input saved in $out)"
+                failed=1
+        fi
 done
+exit ${failed:-0}
