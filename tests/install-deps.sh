@@ -1,11 +1,14 @@
 #!/bin/sh
 # Install what building and testing secretsyncd needs on Debian 12 (as root). Quiet when
-# everything is already there.
+# everything is already there. debhelper and dpkg-dev build the .deb that
+# tests/integration/test-package.sh installs; lintian and rpm serve packaging/build-deb.sh
+# and packaging/build-rpm.sh.
 set -e
 PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
       libcurl4-openssl-dev libjson-c-dev libssl-dev libsystemd-dev libconfig-dev check
       python3 python3-hvac openssl systemd dbus util-linux procps time groff-base
-      clang libclang-rt-14-dev"
+      clang libclang-rt-14-dev
+      debhelper dpkg-dev lintian rpm xz-utils"
 missing=""
 for p in $PKGS; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
