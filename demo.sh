@@ -4,7 +4,7 @@
 set -e
 cd "$(dirname "$0")"
 top=$(pwd)
-sh tests/install-deps.sh
+sh tests/install-deps.sh --build
 if [ ! -x build/secretsyncd ]; then
         [ -x configure ] || ./autogen.sh >/dev/null 2>&1
         mkdir -p build

@@ -4,8 +4,11 @@
 # tests/integration/test-package.sh installs; lintian and rpm serve packaging/build-deb.sh
 # and packaging/build-rpm.sh.
 set -e
+#   tests/install-deps.sh          everything the tests, fuzzing and packaging need
+#   tests/install-deps.sh --build  only what building the daemon needs (the demo)
 PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
-      libcurl4-openssl-dev libjson-c-dev libssl-dev libsystemd-dev libconfig-dev check
+      libcurl4-openssl-dev libjson-c-dev libssl-dev libsystemd-dev libconfig-dev"
+[ "${1:-}" = --build ] || PKGS="$PKGS check
       python3 python3-hvac openssl systemd dbus util-linux procps time groff-base
       clang libclang-rt-14-dev
       debhelper dpkg-dev lintian rpm xz-utils"
