@@ -251,6 +251,19 @@ secrets = ( {kv1} );
           + ("" if r.returncode == 1 and "timed out" in r.stderr else f" [{r.returncode} {r.stderr[-400:]!r}]"))
     all_output += r.stderr
 
+    # server down: connection refused, clear message, nothing damaged
+    import socket
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    dead_port = sock.getsockname()[1]
+    sock.close()
+    dead = s.write_config(open(good).read().replace(vault.url, f"https://127.0.0.1:{dead_port}"), name="dead.conf")
+    r = run(["-c", dead, "--once"])
+    check(r.returncode == 1 and read("postgres.env") == before and
+          ("refused" in r.stderr.lower() or "connect" in r.stderr.lower()),
+          "server down: the sync fails naming the connection failure, last good file untouched")
+    all_output += r.stderr
+
     # wrong CA: nothing written at all
     clean_out()
     r = run(["-c", config(f'method = "token"; token_file = "{token_file}";').replace(m.ca_cert, m.other_ca_cert)
