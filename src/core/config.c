@@ -9,6 +9,7 @@
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -1471,7 +1472,12 @@ static void check_included_files(ConfigParser *p, const config_setting_t *root) 
         }
 }
 
-static int read_config_text(ConfigParser *p, const char *path, bool strict_modes, char **ret) {
+typedef struct ConfigText {
+        char *text; /* NUL-terminated, read-only */
+        size_t len, maplen;
+} ConfigText;
+
+static int read_config_text(ConfigParser *p, const char *path, bool strict_modes, ConfigText *ret) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         struct stat st;
         if (fd < 0) {
@@ -1506,26 +1512,41 @@ static int read_config_text(ConfigParser *p, const char *path, bool strict_modes
                         return r;
                 }
         }
-        _cleanup_free_ char *text = malloc((size_t) st.st_size + 1);
-        size_t len = 0;
-        if (!text)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t k = read(fd, text + len, (size_t) st.st_size - len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0 || (len += (size_t) k) == (size_t) st.st_size)
-                        break;
+        /* Mapped, not copied: the parse walks the text front to back and gives pages back
+         * behind it (text_release), so a big file does not sit in memory next to the model.
+         * One zero page more than the file makes the text NUL-terminated even when its size
+         * is a multiple of the page size. */
+        size_t len = (size_t) st.st_size, page = (size_t) sysconf(_SC_PAGESIZE);
+        size_t maplen = (len / page + 1) * page;
+        char *text = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (text == MAP_FAILED)
+                return -errno;
+        if (len > 0 && mmap(text, len, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
+                int r = -errno;
+                munmap(text, maplen);
+                return r;
         }
-        text[len] = 0;
-        if (strlen(text) != len) {
+        if (memchr(text, 0, len)) {
+                munmap(text, maplen);
                 config_error_at_line(p, 0, "contains a NUL byte");
                 return -EINVAL;
         }
-        *ret = TAKE_PTR(text);
+        *ret = (ConfigText) { .text = text, .len = len, .maplen = maplen };
         return 0;
+}
+
+/* Pages of the text before offset are not needed any more. */
+static void text_release(const ConfigText *t, size_t offset) {
+        size_t page = (size_t) sysconf(_SC_PAGESIZE);
+        size_t end = MIN(offset, t->len) / page * page;
+        if (end > 0)
+                (void) madvise(t->text, end, MADV_DONTNEED);
+}
+
+static void text_unmap(ConfigText *t) {
+        if (t->text)
+                munmap(t->text, t->maplen);
+        t->text = NULL;
 }
 
 /* A long `secrets` list makes a big libconfig tree (about 2 KiB a secret). To keep memory
@@ -1682,6 +1703,7 @@ no:
 /* The configuration text with [from, to) read as blanks, line breaks kept (so that line
  * numbers stay right). */
 typedef struct BlankedText {
+        const ConfigText *mapped;
         const char *text;
         size_t len, pos, from, to;
 } BlankedText;
@@ -1691,6 +1713,7 @@ static ssize_t blanked_read(void *cookie, char *buf, size_t size) {
         size_t n = MIN(size, b->len - b->pos);
         for (size_t i = 0; i < n; i++, b->pos++)
                 buf[i] = b->pos >= b->from && b->pos < b->to && b->text[b->pos] != '\n' ? ' ' : b->text[b->pos];
+        text_release(b->mapped, b->pos);
         return (ssize_t) n;
 }
 
@@ -1733,7 +1756,9 @@ static void parse_secret_text(ConfigParser *p, const char *text, const Span *e, 
 int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_errors) {
         ConfigParser p = { .path = path, .strict_modes = strict_modes };
         _cleanup_config_ Config *c = calloc(1, sizeof(Config));
-        _cleanup_free_ char *text = NULL, *dir = NULL;
+        _cleanup_free_ char *dir = NULL;
+        ConfigText mapped = { 0 };
+        const char *text;
         _cleanup_fclose_ FILE *f = NULL;
         SecretsSplit split = { 0 };
         bool streamed = false;
@@ -1757,13 +1782,15 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
                 .retry_period_usec = DEFAULT_RETRY_PERIOD,
         };
 
-        r = read_config_text(&p, path, strict_modes, &text);
+        r = read_config_text(&p, path, strict_modes, &mapped);
         if (r < 0)
                 goto finish;
+        text = mapped.text;
         streamed = split_secrets(text, &split);
+        text_release(&mapped, mapped.len);
         /* libconfig reads through a stream, not a copy of the text; when streamed it sees
          * `secrets = ( )`, and the elements come one by one below. */
-        BlankedText bt = { .text = text, .len = strlen(text), .from = streamed ? split.open + 1 : 0,
+        BlankedText bt = { .mapped = &mapped, .text = text, .len = mapped.len, .from = streamed ? split.open + 1 : 0,
                            .to = streamed ? split.close : 0 };
         f = fopencookie(&bt, "r", (cookie_io_functions_t) { .read = blanked_read });
         if (!f) {
@@ -1806,8 +1833,10 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
                                              CONFIG_SECRETS_MAX);
                 else {
                         c->secrets = calloc(split.n + 1, sizeof(SecretConfig));
-                        for (size_t i = 0; c->secrets && i < split.n; i++)
+                        for (size_t i = 0; c->secrets && i < split.n; i++) {
                                 parse_secret_text(&p, text, &split.elems[i], c, &c->secrets[c->n_secrets++]);
+                                text_release(&mapped, split.elems[i].end);
+                        }
                 }
         } else if (list && expect_type(&p, list, CONFIG_TYPE_LIST, "secrets")) {
                 int n = config_setting_length(list);
@@ -1852,6 +1881,7 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
 
 finish:
         free(split.elems);
+        text_unmap(&mapped);
         if (r >= 0 && p.n_errors == 0) {
                 *ret = TAKE_PTR(c);
                 if (ret_errors)

@@ -282,12 +282,6 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
 /* ------------------------------------------------------------- public ---- */
 
 int http_context_new(sd_event *e, unsigned max_in_flight, HttpContext **ret) {
-        static bool initialized;
-        if (!initialized) {
-                if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-                        return -EIO;
-                initialized = true;
-        }
         HttpContext *ctx = calloc(1, sizeof(HttpContext));
         if (!ctx)
                 return -ENOMEM;
@@ -312,6 +306,14 @@ void http_context_set_limit(HttpContext *ctx, unsigned max_in_flight) {
 }
 
 int http_pool_new(HttpContext *ctx, const HttpPoolOptions *opts, HttpPool **ret) {
+        /* Not at start: curl (and OpenSSL) cost megabytes that a daemon with only local
+         * stores does not need. */
+        static bool initialized;
+        if (!initialized) {
+                if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+                        return -EIO;
+                initialized = true;
+        }
         HttpPool *p = calloc(1, sizeof(HttpPool));
         if (!p)
                 return -ENOMEM;
