@@ -75,20 +75,7 @@ TREE=$WORK/secretsyncd-$UPSTREAM
 mkdir "$TREE"
 
 # ---- 1. a clean copy of the tree ----
-# git only when SRC is a checkout's top level (an unpacked tarball under a checkout's
-# ignored build directory, as in make distcheck, is copied as plain files)
-if command -v git >/dev/null 2>&1 &&
-   [ "$(git -C "$SRC" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$SRC" && pwd -P)" ]; then
-        say "copying the git working tree (tracked and new files) of $SRC"
-        (cd "$SRC" && git ls-files -z --cached --others --exclude-standard |
-                xargs -0 sh -c 'for f; do [ -e "$f" ] || [ -L "$f" ] && printf "%s\0" "$f"; done' sh |
-                tar --null --no-recursion -c -f - -T -) | tar -xf - -C "$TREE"
-else
-        say "copying $SRC (not a git checkout, or git does not trust it)"
-        (cd "$SRC" && tar --exclude=./.git --exclude='./build*' --exclude=./_build --exclude=./_inst --exclude=./autom4te.cache \
-                --exclude=./debian --exclude='*.o' --exclude='*.a' -cf - .) | tar -xf - -C "$TREE"
-fi
-[ -f "$TREE/configure.ac" ] || { say "copying the tree failed"; exit 1; }
+sh "$SRC/packaging/copy-tree.sh" "$SRC" "$TREE"
 
 # ---- 2. debian/ at the root ----
 rm -rf "$TREE/debian"
