@@ -54,10 +54,6 @@ void log_set_max_level(int level) {
         max_level = level;
 }
 
-int log_get_max_level(void) {
-        return max_level;
-}
-
 const char *log_action_to_string(LogAction a) {
         if (a < 0 || a >= _LOG_ACTION_MAX)
                 return NULL;

@@ -58,7 +58,6 @@ typedef struct LogEvent {
  * human-readable lines on stderr. */
 void log_setup(void);
 void log_set_max_level(int level);
-int log_get_max_level(void);
 const char *log_action_to_string(LogAction a);
 
 /* One event: one journal entry with the SECRETSYNC_* fields, or one line on stderr.

@@ -2,7 +2,6 @@
 #include "core/secret.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,39 +81,3 @@ const SecBuf *secret_data_get(const SecretData *d, const char *key) {
         return found ? d->entries[i].value : NULL;
 }
 
-bool secret_data_equal(const SecretData *a, const SecretData *b) {
-        if (!a || !b)
-                return a == b;
-        if (a->n != b->n)
-                return false;
-        for (size_t i = 0; i < a->n; i++)
-                if (!streq(a->entries[i].key, b->entries[i].key) ||
-                    !secbuf_equal(a->entries[i].value, b->entries[i].value))
-                        return false;
-        return true;
-}
-
-void secret_data_hash(const SecretData *d, char ret_hex[65]) {
-        unsigned char md[32];
-        unsigned int mdlen = 0;
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-
-        ret_hex[0] = 0;
-        if (!ctx)
-                return;
-        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-        for (size_t i = 0; d && i < d->n; i++) {
-                unsigned char len[8];
-                uint64_t l = d->entries[i].value->len;
-                for (int k = 7; k >= 0; k--, l >>= 8)
-                        len[k] = (unsigned char) (l & 0xff);
-                EVP_DigestUpdate(ctx, d->entries[i].key, strlen(d->entries[i].key) + 1);
-                EVP_DigestUpdate(ctx, len, sizeof(len));
-                EVP_DigestUpdate(ctx, d->entries[i].value->data, d->entries[i].value->len);
-        }
-        EVP_DigestFinal_ex(ctx, md, &mdlen);
-        EVP_MD_CTX_free(ctx);
-        for (unsigned i = 0; i < mdlen; i++)
-                sprintf(ret_hex + 2 * i, "%02x", md[i]);
-        ret_hex[2 * mdlen] = 0;
-}

@@ -33,6 +33,3 @@ static inline void secret_data_freep(SecretData **d) {
  * Keeps entries sorted by key (strcmp order). */
 int secret_data_set(SecretData *d, const char *key, SecBuf *value);
 const SecBuf *secret_data_get(const SecretData *d, const char *key);
-bool secret_data_equal(const SecretData *a, const SecretData *b);
-/* SHA-256 over the sorted entries (key, NUL, 8-byte big-endian length, value each), hex. */
-void secret_data_hash(const SecretData *d, char ret_hex[65]);

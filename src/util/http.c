@@ -28,7 +28,6 @@ struct HttpPool {
         HttpPoolOptions opts;
         char *ca_file, *ca_path, *cert_file, *key_file;
         HttpCall *calls; /* all of this pool's calls, queued or in flight */
-        unsigned connections;
 };
 
 struct HttpCall {
@@ -202,9 +201,6 @@ static void check_finished(HttpPool *p) {
                 if (!c)
                         continue;
                 HttpResponse r = { 0 };
-                long connects = 0;
-                curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &connects);
-                p->connections += (unsigned) connects;
                 r.error = curl_code_to_errno(msg->data.result, c->too_big, c->errbuf, &r.message);
                 if (r.error == 0) {
                         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
@@ -366,10 +362,6 @@ HttpPool *http_pool_free(HttpPool *p) {
         free(p->key_file);
         free(p);
         return NULL;
-}
-
-unsigned http_pool_connections(HttpPool *p) {
-        return p->connections;
 }
 
 int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *userdata, HttpCall **ret) {

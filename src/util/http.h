@@ -59,6 +59,3 @@ HttpPool *http_pool_free(HttpPool *p);
  * ret, the call can be cancelled (callback not run) until it completes. */
 int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *userdata, HttpCall **ret);
 void http_call_cancel(HttpCall *c);
-
-/* Connections the pool opened so far (for tests and benchmarks). */
-unsigned http_pool_connections(HttpPool *p);
