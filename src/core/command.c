@@ -88,6 +88,9 @@ int command_run(sd_event *e, char *const *argv, const char *secret, const char *
 
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        /* Only fds 0-2 reach the command: libcurl's connections to the stores (live,
+         * authenticated TLS sessions) are not close-on-exec. */
+        posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
         posix_spawnattr_init(&attr);
         sigemptyset(&none);
         sigfillset(&all);

@@ -60,6 +60,7 @@ struct SecretState {
         size_t n_slots;
         unsigned outstanding;
         unsigned failures;
+        uint64_t failed_at; /* CLOCK_MONOTONIC of the last failure, for a reload's new backoff */
         unsigned gen;      /* bumped when cfg or its store changes */
         unsigned sync_gen; /* gen the sync in flight started with */
         int status;        /* 1: not attempted yet, 0: synced, -1: failing */
@@ -387,7 +388,6 @@ static int on_flush(sd_event_source *s, void *userdata) {
                 queued_command_free(q);
         }
         m->queued_tail = &m->queued;
-        m->queue_tail = &m->queue_head;
         manager_maybe_exit(m);
         return 0;
 }
@@ -555,6 +555,15 @@ static bool write_targets(SecretState *st, const SecretData *d) {
         return ok;
 }
 
+/* READY=1 once every secret of the first round has been attempted. */
+static void first_round_check(Manager *m) {
+        if (m->first_round_pending > 0 || m->ready)
+                return;
+        m->ready = true;
+        status_send(m, "READY=1\n");
+        log_info("first round done: %u of %zu secrets synced, %u failing", m->n_synced, m->n_states, m->n_failing);
+}
+
 static void secret_done(SecretState *st, bool ok) {
         Manager *m = st->m;
         const SecretConfig *sec = st->cfg;
@@ -571,6 +580,7 @@ static void secret_done(SecretState *st, bool ok) {
                 st->failures++;
                 m->any_failed = true;
                 set_status(st, -1);
+                (void) sd_event_now(m->event, CLOCK_MONOTONIC, &st->failed_at);
                 uint64_t delay = schedule_backoff_delay(st->failures, m->config->daemon.min_backoff_usec,
                                                         m->config->daemon.max_backoff_usec);
                 if (!m->once)
@@ -580,12 +590,7 @@ static void secret_done(SecretState *st, bool ok) {
         }
         if (first && m->first_round_pending > 0) {
                 m->first_round_pending--;
-                if (m->first_round_pending == 0 && !m->ready) {
-                        m->ready = true;
-                        status_send(m, "READY=1\n");
-                        log_info("first round done: %u of %zu secrets synced, %u failing", m->n_synced, m->n_states,
-                                 m->n_failing);
-                }
+                first_round_check(m);
         }
 }
 
@@ -825,6 +830,22 @@ static void log_level_apply(Manager *m) {
         log_set_max_level(m->cli_log_level >= 0 ? m->cli_log_level : m->config->daemon.log_level);
 }
 
+/* New min_backoff/max_backoff apply to retries already waiting: each failing secret's
+ * retry is drawn again, counted from its last failure. */
+static void reschedule_retries(Manager *m) {
+        uint64_t now;
+        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+                return;
+        for (size_t i = 0; i < m->n_states; i++) {
+                SecretState *st = m->states[i];
+                if (st->status >= 0 || st->failures == 0 || st->syncing || st->queued)
+                        continue;
+                uint64_t due = st->failed_at + schedule_backoff_delay(st->failures, m->config->daemon.min_backoff_usec,
+                                                                      m->config->daemon.max_backoff_usec);
+                schedule_in(st, due > now ? due - now : 0);
+        }
+}
+
 static bool fingerprints_equal(char *a, char *b) {
         bool eq = a && b && streq(a, b);
         erase_and_free(a);
@@ -842,7 +863,9 @@ static void manager_reload(Manager *m) {
         clock_gettime(CLOCK_MONOTONIC, &ts);
         snprintf(b, sizeof(b), "RELOADING=1\nMONOTONIC_USEC=%llu\n",
                  (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000ULL);
-        if (m->notify)
+        /* Before READY=1 the service is still starting: systemd ignores RELOADING=1 then, and
+         * a READY=1 would end the start before the first round has been attempted. */
+        if (m->notify && m->ready)
                 sd_notify(false, b);
 
         int r = config_load(m->config_path, true, &nc, &errors);
@@ -853,7 +876,7 @@ static void manager_reload(Manager *m) {
                 LogEvent ev = { .action = LOG_ACTION_RELOAD_REJECTED, .error = r };
                 log_event(LOG_ERR, &ev, "reload rejected: %s has %zu error%s (first: %s); keeping the running configuration",
                           m->config_path, n, n == 1 ? "" : "s", n > 0 ? errors[0] : strerror(-r));
-                status_send(m, "READY=1\n");
+                status_send(m, m->ready ? "READY=1\n" : NULL);
                 return;
         }
 
@@ -879,7 +902,7 @@ static void manager_reload(Manager *m) {
         if (!ns) {
                 log_error("reload: out of memory; keeping the running configuration");
                 config_free(nc);
-                status_send(m, "READY=1\n");
+                status_send(m, m->ready ? "READY=1\n" : NULL);
                 return;
         }
         bool *taken = calloc(m->n_states + 1, sizeof(bool));
@@ -944,9 +967,17 @@ static void manager_reload(Manager *m) {
         m->config = nc;
         log_level_apply(m);
         http_context_set_limit(m->http, nc->daemon.max_concurrent_requests);
-        /* READY=1 goes out below in any case; secrets added now are not a "first round". */
+        if (old->daemon.min_backoff_usec != nc->daemon.min_backoff_usec ||
+            old->daemon.max_backoff_usec != nc->daemon.max_backoff_usec)
+                reschedule_retries(m);
+        /* Still starting: the first round now covers the new file's secrets that have not
+         * been attempted yet (kept ones in flight, added ones). Once ready, secrets added by a
+         * reload are no "first round". */
         m->first_round_pending = 0;
-        m->ready = true;
+        if (!m->ready)
+                for (size_t i = 0; i < m->n_states; i++)
+                        if (m->states[i]->status == 1)
+                                m->first_round_pending++;
 
         /* Freeing the old configuration stops the stores it alone holds; their pending fetches
          * come back cancelled and the secrets involved start over on the new store. */
@@ -962,7 +993,10 @@ static void manager_reload(Manager *m) {
         LogEvent ev = { .action = LOG_ACTION_RELOADED };
         log_event(LOG_INFO, &ev, "reloaded %s: %zu secrets (%u added, %u changed, %u removed, %u unchanged), %zu stores",
                   m->config_path, m->n_states, added, changed, removed, kept, nc->n_stores);
-        status_send(m, "READY=1\n");
+        if (m->ready)
+                status_send(m, "READY=1\n");
+        else
+                first_round_check(m);
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
