@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/schedule.h"
 
+#include "util/cleanup.h"
+
 #include <stdbool.h>
 #include <sys/random.h>
 #include <time.h>
@@ -46,16 +48,17 @@ uint64_t schedule_refresh_delay(uint64_t interval) {
         return interval - spread + schedule_random(2 * spread + 1);
 }
 
+/* The n-th consecutive failure waits between min·2^(n-1) and min·2^n, uniformly: the first
+ * retries of many secrets that failed together spread out instead of arriving as one. At
+ * the cap the range is [max/2, max]; never below min, never above max. */
 uint64_t schedule_backoff_delay(unsigned failures, uint64_t min, uint64_t max) {
-        uint64_t base = min;
-        for (unsigned i = 1; i < failures && base < max; i++)
-                base = base > max / 2 ? max : base * 2;
-        if (base > max)
-                base = max;
-        uint64_t d = base / 2 + schedule_random(base - base / 2 + 1);
-        if (d < min)
-                d = min;
-        if (d > max)
-                d = max;
-        return d;
+        uint64_t top = min;
+        for (unsigned i = 0; i < MAX(failures, 1U) && top < max; i++)
+                top = top > max / 2 ? max : top * 2;
+        if (top > max)
+                top = max;
+        uint64_t low = MAX(top / 2, min);
+        if (low >= top)
+                return top;
+        return low + schedule_random(top - low + 1);
 }

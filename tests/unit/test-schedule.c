@@ -66,26 +66,49 @@ END_TEST
 
 START_TEST(test_backoff_grows) {
         const uint64_t min = USEC_PER_SEC, max = 5 * USEC_PER_MINUTE;
-        uint64_t prev = backoff_median(1, min, max);
+        uint64_t prev = 0;
         unsigned n;
 
-        ck_assert_uint_eq(prev, min);
-        /* min * 2^(n-1) reaches max at n = 10 (256 s < 300 s < 512 s). */
-        for (n = 2; n <= 10; n++) {
+        /* Failure n waits in [min * 2^(n-1), min * 2^n]: median 1.5 * min * 2^(n-1), until the
+         * cap (300 s lies between 2^8 and 2^9 seconds: failure 9 is the first capped one). */
+        for (n = 1; n <= 9; n++) {
                 uint64_t m = backoff_median(n, min, max);
                 ck_assert_msg(m > prev, "median at failure %u (%llu) not above failure %u (%llu)", n,
                               (unsigned long long) m, n - 1, (unsigned long long) prev);
-                if (n <= 9) /* roughly doubles: [base/2, base] has median 3/4 base, base = min * 2^(n-1) */
-                        ck_assert_msg(m > (min << (n - 1)) * 65 / 100 && m < (min << (n - 1)) * 85 / 100,
+                if (n <= 8)
+                        ck_assert_msg(m > (min << (n - 1)) * 140 / 100 && m < (min << (n - 1)) * 160 / 100,
                                       "median at failure %u is %llu", n, (unsigned long long) m);
                 prev = m;
         }
         /* Capped: from here on the distribution stays in [max/2, max]. */
-        for (n = 11; n < 100; n += 17) {
+        for (n = 9; n < 100; n += 17) {
                 uint64_t m = backoff_median(n, min, max);
                 ck_assert_msg(m > max * 65 / 100 && m < max * 85 / 100, "median at failure %u is %llu", n,
                               (unsigned long long) m);
         }
+}
+END_TEST
+
+/* The first retry is jittered too: secrets that failed together must not all come back at
+ * exactly min_backoff (issue: it was always exactly min). */
+START_TEST(test_backoff_first_retry_spread) {
+        const uint64_t min = USEC_PER_SEC, max = 5 * USEC_PER_MINUTE;
+        unsigned buckets[4] = { 0 };
+        uint64_t hi = 0, lo = UINT64_MAX;
+
+        for (int i = 0; i < DRAWS; i++) {
+                uint64_t d = schedule_backoff_delay(1, min, max);
+                ck_assert_uint_ge(d, min);
+                ck_assert_uint_le(d, 2 * min);
+                hi = MAX(hi, d);
+                lo = MIN(lo, d);
+                buckets[MIN((d - min) * 4 / min, 3)]++;
+        }
+        ck_assert_uint_lt(lo, min * 101 / 100);
+        ck_assert_uint_gt(hi, min * 199 / 100);
+        /* Uniform over [min, 2 min]: each quarter expects 2500 of 10000 draws. */
+        for (int i = 0; i < 4; i++)
+                ck_assert_msg(buckets[i] > 2000 && buckets[i] < 3000, "quarter %d drawn %u times", i, buckets[i]);
 }
 END_TEST
 
@@ -105,7 +128,8 @@ START_TEST(test_backoff_capped) {
         /* Huge failure counts and min == max are fine too. */
         ck_assert_uint_le(schedule_backoff_delay(UINT32_MAX, min, max), max);
         ck_assert_uint_eq(schedule_backoff_delay(7, max, max), max);
-        ck_assert_uint_eq(schedule_backoff_delay(0, min, max), min);
+        ck_assert_uint_ge(schedule_backoff_delay(0, min, max), min);
+        ck_assert_uint_le(schedule_backoff_delay(0, min, max), 2 * min);
         /* A max near the top of the range does not overflow the doubling. */
         ck_assert_uint_ge(schedule_backoff_delay(200, 3, UINT64_MAX - 1), (UINT64_MAX - 1) / 2);
 }
@@ -119,6 +143,7 @@ static Suite *schedule_suite(void) {
         tcase_add_test(tc, test_random);
         tcase_add_test(tc, test_refresh_jitter);
         tcase_add_test(tc, test_backoff_grows);
+        tcase_add_test(tc, test_backoff_first_retry_spread);
         tcase_add_test(tc, test_backoff_capped);
         suite_add_tcase(s, tc);
         return s;
