@@ -58,6 +58,13 @@ int main(int argc, char *argv[]) {
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         setrlimit(RLIMIT_CORE, &(struct rlimit) { 0, 0 });
         umask(0077);
+        /* As systemd's own daemons do: the soft limit of 1024 is for select() users, and we
+         * use epoll. Hundreds of connections, targets and commands need more. */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) >= 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &nofile);
+        }
 
         while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
                 switch (c) {

@@ -22,6 +22,9 @@
 #define DATA_LINK_TMP "..data_tmp"
 #define KEY_LINK_TMP "..link_tmp"
 #define TEMP_NAME_ATTEMPTS 100
+/* Directory fds a sync batch holds at most: past that it is flushed first, so targets spread
+ * over thousands of directories never run the process out of descriptors. */
+#define SYNC_BATCH_DIRS_MAX 64
 
 /* Sets *ret_error (if wanted) and returns r. errno is set to -r first, so "%m" names it. */
 static mode_t dir_mode(mode_t file_mode) {
@@ -253,6 +256,8 @@ static int batch_add(AtomicSyncBatch *b, int dirfd) {
         for (size_t i = 0; i < b->n; i++)
                 if (b->dirs[i].dev == st.st_dev && b->dirs[i].ino == st.st_ino)
                         return 0;
+        if (b->n >= SYNC_BATCH_DIRS_MAX)
+                (void) atomic_sync_batch_flush(b);
         if (b->n == b->cap) {
                 size_t cap = b->cap ? b->cap * 2 : 8;
                 struct AtomicSyncDir *n = reallocarray(b->dirs, cap, sizeof(*n));
@@ -601,9 +606,40 @@ static int replace_symlink(int dfd, const char *tmp, const char *target, const c
         return 0;
 }
 
+/* Makes every missing "<key>" -> "..data/<key>" link; *ret_made lists the ones made (also on
+ * failure, for the caller to remove). */
+static int make_key_links(int dfd, const SecretData *d, const char *path, char ***ret_made, char **ret_error) {
+        size_t n = 0;
+        int r;
+
+        *ret_made = calloc(d->n + 1, sizeof(char *));
+        if (!*ret_made)
+                return error_set(ret_error, -ENOMEM, "out of memory");
+        for (size_t i = 0; i < d->n; i++) {
+                const char *key = d->entries[i].key;
+                _cleanup_free_ char *target = NULL;
+
+                if (is_key_link_of(dfd, key))
+                        continue;
+                if (asprintf(&target, DATA_LINK "/%s", key) < 0) {
+                        target = NULL;
+                        return error_set(ret_error, -ENOMEM, "out of memory");
+                }
+                r = replace_symlink(dfd, KEY_LINK_TMP, target, key, path, ret_error);
+                if (r < 0)
+                        return r;
+                /* Not on the list if out of memory: then the link stays, pointing at ..data/<key>,
+                 * which the next publish makes good. */
+                (*ret_made)[n] = strdup(key);
+                if ((*ret_made)[n])
+                        n++;
+        }
+        return 0;
+}
+
 int atomic_dir_publish(const char *path, const SecretData *d, uid_t uid, gid_t gid, mode_t mode, bool *ret_changed,
                        char **ret_error) {
-        _cleanup_strv_free_ char **names = NULL;
+        _cleanup_strv_free_ char **names = NULL, **made = NULL;
         _cleanup_free_ char *name = NULL, *hidden = NULL;
         _cleanup_close_ int parentfd = -EBADF, dfd = -EBADF;
         bool fixed = false;
@@ -629,10 +665,17 @@ int atomic_dir_publish(const char *path, const SecretData *d, uid_t uid, gid_t g
                 return 0;
         }
 
+        /* Key links first, ..data last: a link that cannot be made (a directory in its place,
+         * say) fails the publish before anything changed, and nothing is left behind. A new
+         * key's link dangles until ..data is switched, which reads as the key not there yet. */
         r = make_hidden_dir(dfd, path, d, uid, gid, mode, &hidden, ret_error);
+        if (r >= 0)
+                r = make_key_links(dfd, d, path, &made, ret_error);
         if (r >= 0)
                 r = replace_symlink(dfd, DATA_LINK_TMP, hidden, DATA_LINK, path, ret_error);
         if (r < 0) {
+                for (char **i = made; i && *i; i++)
+                        (void) unlinkat(dfd, *i, 0);
                 if (hidden)
                         remove_hidden_dir(dfd, hidden);
                 return r;
@@ -641,33 +684,15 @@ int atomic_dir_publish(const char *path, const SecretData *d, uid_t uid, gid_t g
          * the next round find it unchanged and never run on_change for it. */
         (void) fsync(dfd);
 
-        /* From here on the new data is what ..data shows. A failure below is reported, and the
-         * next round, finding the links incomplete, publishes again. */
-        for (size_t i = 0; i < d->n; i++) {
-                const char *key = d->entries[i].key;
-                _cleanup_free_ char *target = NULL;
-
-                if (is_key_link_of(dfd, key))
-                        continue;
-                if (asprintf(&target, DATA_LINK "/%s", key) < 0) {
-                        target = NULL;
-                        return error_set(ret_error, -ENOMEM, "out of memory");
+        /* The new data is published. Tidying up is best effort: a stale link left dangles
+         * (reads as a removed key), and the next publish tries again. */
+        if (list_dir(dfd, &names) >= 0)
+                for (char **i = names; *i; i++) {
+                        if (is_hidden_data_dir(*i) && !streq(*i, hidden))
+                                remove_hidden_dir(dfd, *i);
+                        else if (strncmp(*i, "..", 2) != 0 && !secret_data_get(d, *i) && is_key_link_of(dfd, *i))
+                                (void) unlinkat(dfd, *i, 0);
                 }
-                r = replace_symlink(dfd, KEY_LINK_TMP, target, key, path, ret_error);
-                if (r < 0)
-                        return r;
-        }
-
-        r = list_dir(dfd, &names);
-        if (r < 0)
-                return error_set(ret_error, r, "%s: list: %m", path);
-        for (char **i = names; *i; i++) {
-                if (is_hidden_data_dir(*i) && !streq(*i, hidden))
-                        remove_hidden_dir(dfd, *i);
-                else if (strncmp(*i, "..", 2) != 0 && !secret_data_get(d, *i) && is_key_link_of(dfd, *i) &&
-                         unlinkat(dfd, *i, 0) < 0 && errno != ENOENT)
-                        return error_set(ret_error, -errno, "%s: remove stale link %s: %m", path, *i);
-        }
         (void) fsync(dfd);
 
         if (ret_changed)

@@ -40,7 +40,8 @@ int atomic_file_write(const char *path, const void *data, size_t len, uid_t uid,
  * fsynced before the rename, so readers (and a crash) see the old or the new file either
  * way. Writing many files, one fsync per directory is enough: with a batch,
  * atomic_file_write() remembers the directory instead of syncing it, and
- * atomic_sync_batch_flush() syncs each remembered directory once. */
+ * atomic_sync_batch_flush() syncs each remembered directory once. A batch holds at most 64
+ * directories open; the write that would add one more flushes it first. */
 int atomic_sync_batch_flush(AtomicSyncBatch *b);
 static inline bool atomic_sync_batch_empty(const AtomicSyncBatch *b) {
         return b->n == 0;
