@@ -46,8 +46,16 @@ static bool stderr_is_journal(void) {
         return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
 }
 
+/* sd_journal_send() quietly drops an entry when journald's socket is missing (a unit with
+ * RootDirectory=, a container): write to stderr then, which still reaches the journal
+ * through the stream systemd connected it to. */
+static bool journal_socket_present(void) {
+        struct stat st;
+        return stat("/run/systemd/journal/socket", &st) >= 0 && S_ISSOCK(st.st_mode);
+}
+
 void log_setup(void) {
-        use_journal = stderr_is_journal();
+        use_journal = stderr_is_journal() && journal_socket_present();
 }
 
 void log_set_max_level(int level) {
