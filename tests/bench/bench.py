@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """secretsyncd benchmarks (figures, not pass/fail):
 
-  1. time of `--once` syncing N secrets from the fake store, each to its own file
+  1. time of `--once` syncing N secrets from the fake store, each to its own file, in 100
+     directories and in as many directories as files
   2. peak RSS of `--once` with 10,000 secrets
   3. wakeups per minute of the idle daemon (voluntary context switches), without and with
      a watchdog
@@ -21,7 +22,7 @@ DAEMON = os.environ.get("SECRETSYNCD") or os.path.join(os.path.dirname(os.path.a
                                                        "build", "secretsyncd")
 
 
-def make_config(d, n, refresh="1h", fmt="env"):
+def make_config(d, n, refresh="1h", fmt="env", dirs=100):
     out = os.path.join(d, "out")
     lines = ['daemon = { log_level = "warning"; refresh_interval = "%s"; };' % refresh,
              'stores = { demo = { type = "fake"; data = ( ']
@@ -31,7 +32,7 @@ def make_config(d, n, refresh="1h", fmt="env"):
     lines.append(",\n".join(
         '{ name = "s%d"; store = "demo"; data = ( { secret_key = "PASSWORD"; remote_ref = { key = "bench/s%d"; '
         'property = "password"; }; } ); files = ( { path = "%s/d%d/s%d.env"; format = "%s"; } ); }'
-        % (i, i, out, i % 100, i, fmt) for i in range(n)))
+        % (i, i, out, i % dirs, i, fmt) for i in range(n)))
     lines.append(");")
     path = os.path.join(d, "bench.conf")
     with open(path, "w") as f:
@@ -40,13 +41,14 @@ def make_config(d, n, refresh="1h", fmt="env"):
     return path, out
 
 
-def once(conf):
+def once(conf, nofile=None):
     """Run --once; returns (seconds, peak RSS in KiB). The peak comes from /usr/bin/time: a
     child forked from this (large) Python process would report Python's RSS as its own,
     since the kernel keeps ru_maxrss across exec."""
     t0 = time.monotonic()
+    limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
     p = subprocess.run(["/usr/bin/time", "-f", "%M", DAEMON, "-c", conf, "--once"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, text=True)
+                       stderr=subprocess.PIPE, text=True, preexec_fn=limit)
     dt = time.monotonic() - t0
     if p.returncode != 0:
         sys.exit(f"--once failed: {p.stderr[-500:]}")
@@ -87,6 +89,14 @@ def main():
         t_again, _ = once(conf)
         print(f"--once, 1,000 secrets -> 1,000 env files: first run {t_first:.3f} s "
               f"(target < 1 s), unchanged re-run {t_again:.3f} s, peak RSS {rss1k / 1024:.1f} MiB")
+        shutil.rmtree(out)
+
+        # Every file in a directory of its own: one directory fsync per file, and a write
+        # batch that must not run out of descriptors (run under the usual 1,024 soft limit).
+        conf, out = make_config(d, 1500, dirs=1500)
+        t_first, rss = once(conf, nofile=1024)
+        print(f"--once, 1,500 secrets -> 1,500 env files in 1,500 directories, 1,024 open files at most: "
+              f"{t_first:.3f} s, peak RSS {rss / 1024:.1f} MiB")
         shutil.rmtree(out)
 
         n = 2000 if quick else 10000
