@@ -16,7 +16,7 @@
 #include "core/command.h"
 #include "core/log.h"
 #include "core/schedule.h"
-#include "core/secret.h"
+#include "util/secret-data.h"
 #include "sinks/sink.h"
 #include "stores/store.h"
 #include "util/duration.h"

@@ -4,7 +4,7 @@
 #include <stdbool.h>
 
 #include "core/config.h"
-#include "core/secret.h"
+#include "util/secret-data.h"
 #include "util/atomic-file.h"
 #include "util/secbuf.h"
 

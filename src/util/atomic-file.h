@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "core/secret.h"
+#include "util/secret-data.h"
 
 typedef struct AtomicSyncBatch {
         struct AtomicSyncDir {

@@ -3,7 +3,7 @@
 
 #include <json-c/json.h>
 
-#include "core/secret.h"
+#include "util/secret-data.h"
 #include "util/secbuf.h"
 
 #define JSON_DEPTH_MAX 32

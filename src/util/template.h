@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/secret.h"
+#include "util/secret-data.h"
 #include "util/secbuf.h"
 
 /* Templates for file targets: everything is copied verbatim except

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/secret.h"
+#include "util/secret-data.h"
 #include "util/atomic-file.h"
 #include "util/cleanup.h"
 #include "util/secbuf.h"

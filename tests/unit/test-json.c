@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/secret.h"
+#include "util/secret-data.h"
 #include "util/cleanup.h"
 #include "util/json.h"
 #include "util/secbuf.h"

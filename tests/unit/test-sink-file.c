@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
-#include "core/secret.h"
+#include "util/secret-data.h"
 #include "sinks/sink.h"
 #include "util/cleanup.h"
 #include "util/secbuf.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/secret.h"
+#include "util/secret-data.h"
 #include "util/cleanup.h"
 #include "util/secbuf.h"
 #include "util/template.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "core/secret.h"
+#include "util/secret-data.h"
 
 #include <errno.h>
 #include <stdlib.h>
