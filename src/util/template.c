@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/base64.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 
@@ -108,30 +109,6 @@ int template_json_string_append(SecBuf *b, const void *p, size_t len) {
         if (r < 0)
                 return r;
         return secbuf_append_char(b, '"');
-}
-
-int template_base64_append(SecBuf *b, const void *p, size_t len) {
-        static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        const uint8_t *s = p;
-        char out[4];
-        int r = 0;
-
-        for (size_t i = 0; i < len && r >= 0; i += 3) {
-                uint32_t v = (uint32_t) s[i] << 16;
-                size_t n = MIN(len - i, (size_t) 3);
-
-                if (n > 1)
-                        v |= (uint32_t) s[i + 1] << 8;
-                if (n > 2)
-                        v |= s[i + 2];
-                out[0] = alphabet[(v >> 18) & 0x3f];
-                out[1] = alphabet[(v >> 12) & 0x3f];
-                out[2] = n > 1 ? alphabet[(v >> 6) & 0x3f] : '=';
-                out[3] = n > 2 ? alphabet[v & 0x3f] : '=';
-                r = secbuf_append(b, out, sizeof(out));
-        }
-        explicit_bzero(out, sizeof(out));
-        return r;
 }
 
 static bool is_key_char(char c) {
@@ -261,7 +238,7 @@ static int render_expr(const char *key, Filter filter, unsigned line, void *user
 
         switch (filter) {
         case FILTER_BASE64:
-                r = template_base64_append(c->out, v->data, v->len);
+                r = base64_encode_append(c->out, v->data, v->len);
                 break;
         case FILTER_JSON:
                 r = template_json_string_append(c->out, v->data, v->len);

@@ -34,5 +34,3 @@ bool template_utf8_valid(const void *p, size_t len, bool reject_noncharacters);
 /* Append p as a JSON string literal, quotes included. -EILSEQ if p is not valid UTF-8. */
 int template_json_string_append(SecBuf *b, const void *p, size_t len);
 
-/* Append p in standard base64 (RFC 4648 section 4) with padding. */
-int template_base64_append(SecBuf *b, const void *p, size_t len);
