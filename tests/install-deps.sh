@@ -7,7 +7,7 @@ set -e
 #   tests/install-deps.sh          everything the tests, fuzzing and packaging need
 #   tests/install-deps.sh --build  only what building the daemon needs (the demo)
 PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
-      libcurl4-openssl-dev libjson-c-dev libssl-dev libsystemd-dev libconfig-dev"
+      libcurl4-openssl-dev libjson-c-dev libssl-dev libsystemd-dev libconfig-dev libyaml-dev"
 [ "${1:-}" = --build ] || PKGS="$PKGS check
       python3 python3-hvac openssl systemd dbus util-linux procps time groff-base
       clang libclang-rt-14-dev
