@@ -26,7 +26,8 @@ struct HttpPool {
         CURLM *multi;
         sd_event_source *timer;
         HttpPoolOptions opts;
-        char *ca_file, *ca_path, *cert_file, *key_file;
+        char *ca_file, *ca_path, *cert_file, *key_file, *ca_pem, *cert_pem;
+        SecBuf *key_pem;
         HttpCall *calls; /* all of this pool's calls, queued or in flight */
 };
 
@@ -37,7 +38,9 @@ struct HttpCall {
         SecBuf *request_body;
         SecBuf *response_body;
         bool too_big;
-        bool started; /* in the multi handle (else queued) */
+        bool started;   /* in the multi handle (else queued) */
+        bool streaming; /* on_data gets the body; holds no place among those in flight */
+        int (*on_data)(long status, const void *data, size_t len, void *userdata);
         char errbuf[CURL_ERROR_SIZE];
         http_done_cb cb;
         void *userdata;
@@ -139,8 +142,10 @@ static void call_finish(HttpCall *c, const HttpResponse *r) {
         if (c->started) {
                 curl_multi_remove_handle(c->pool->multi, c->easy);
                 c->started = false;
-                ctx->in_flight--;
-                pump(ctx);
+                if (!c->streaming) {
+                        ctx->in_flight--;
+                        pump(ctx);
+                }
         }
         c->cb = NULL;
         if (cb)
@@ -152,6 +157,12 @@ static size_t on_write(char *ptr, size_t size, size_t n, void *userdata) {
         HttpCall *c = userdata;
         size_t len = size * n;
         size_t max = c->pool->opts.body_max;
+
+        if (c->on_data) {
+                long status = 0;
+                curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+                return c->on_data(status, ptr, len, c->userdata) < 0 ? 0 : len;
+        }
         if (c->response_body->len + len > max) {
                 c->too_big = true;
                 return 0; /* makes curl fail with CURLE_WRITE_ERROR */
@@ -164,11 +175,13 @@ static size_t on_write(char *ptr, size_t size, size_t n, void *userdata) {
 static void start(HttpCall *c) {
         HttpContext *ctx = c->pool->ctx;
         CURLMcode mc = curl_multi_add_handle(c->pool->multi, c->easy);
-        ctx->in_flight++;
+        if (!c->streaming)
+                ctx->in_flight++;
         if (mc != CURLM_OK) {
                 HttpResponse r = { .error = -EIO, .message = curl_multi_strerror(mc) };
                 c->started = false;
-                ctx->in_flight--;
+                if (!c->streaming)
+                        ctx->in_flight--;
                 http_done_cb cb = c->cb;
                 c->cb = NULL;
                 if (cb)
@@ -324,7 +337,10 @@ int http_pool_new(HttpContext *ctx, const HttpPoolOptions *opts, HttpPool **ret)
         if ((opts->ca_file && !(p->ca_file = strdup(opts->ca_file))) ||
             (opts->ca_path && !(p->ca_path = strdup(opts->ca_path))) ||
             (opts->cert_file && !(p->cert_file = strdup(opts->cert_file))) ||
-            (opts->key_file && !(p->key_file = strdup(opts->key_file))))
+            (opts->key_file && !(p->key_file = strdup(opts->key_file))) ||
+            (opts->ca_pem && !(p->ca_pem = strdup(opts->ca_pem))) ||
+            (opts->cert_pem && !(p->cert_pem = strdup(opts->cert_pem))) ||
+            (opts->key_pem && !(p->key_pem = secbuf_dup(opts->key_pem))))
                 goto oom;
         p->multi = curl_multi_init();
         if (!p->multi)
@@ -360,6 +376,9 @@ HttpPool *http_pool_free(HttpPool *p) {
         free(p->ca_path);
         free(p->cert_file);
         free(p->key_file);
+        free(p->ca_pem);
+        free(p->cert_pem);
+        secbuf_free(p->key_pem);
         free(p);
         return NULL;
 }
@@ -372,6 +391,8 @@ int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *use
         c->pool = p;
         c->cb = cb;
         c->userdata = userdata;
+        c->on_data = req->on_data;
+        c->streaming = !!req->on_data;
         LIST_PREPEND(p->calls, c);
 
         c->response_body = secbuf_new(1024);
@@ -403,8 +424,25 @@ int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *use
                 curl_easy_setopt(e, CURLOPT_SSLCERT, p->cert_file);
         if (p->key_file)
                 curl_easy_setopt(e, CURLOPT_SSLKEY, p->key_file);
+        /* NOCOPY: curl reads the pool's copies, which outlive every call of the pool (and the
+         * key's is wiped memory). */
+        if (p->ca_pem) {
+                struct curl_blob blob = { p->ca_pem, strlen(p->ca_pem), CURL_BLOB_NOCOPY };
+                curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+        }
+        if (p->cert_pem) {
+                struct curl_blob blob = { p->cert_pem, strlen(p->cert_pem), CURL_BLOB_NOCOPY };
+                curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &blob);
+                curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+        }
+        if (p->key_pem) {
+                struct curl_blob blob = { p->key_pem->data, p->key_pem->len, CURL_BLOB_NOCOPY };
+                curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &blob);
+                curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+        }
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) (p->opts.connect_timeout_usec / 1000));
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) (p->opts.timeout_usec / 1000));
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                         (long) ((req->on_data ? req->timeout_usec : p->opts.timeout_usec) / 1000));
         curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
         curl_easy_setopt(e, CURLOPT_USERAGENT, "secretsyncd/" PACKAGE_VERSION);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
@@ -426,6 +464,10 @@ int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *use
         HttpContext *ctx = p->ctx;
         if (ret)
                 *ret = c;
+        if (c->streaming) {
+                start(c);
+                return 0;
+        }
         c->queue_next = NULL;
         *ctx->queue_tail = c;
         ctx->queue_tail = &c->queue_next;
@@ -441,12 +483,12 @@ void http_call_cancel(HttpCall *c) {
         if (!c)
                 return;
         HttpContext *ctx = c->pool->ctx;
-        bool was_started = c->started;
+        bool was_counted = c->started && !c->streaming;
         if (!c->started)
                 queue_remove(ctx, c);
         c->cb = NULL;
         call_free(c);
-        if (was_started) {
+        if (was_counted) {
                 ctx->in_flight--;
                 pump(ctx);
         }

@@ -26,6 +26,9 @@ typedef struct HttpPoolOptions {
         const char *ca_path;
         const char *cert_file; /* TLS client certificate (Vault cert auth) */
         const char *key_file;
+        const char *ca_pem;    /* PEM text instead of ca_file (kubeconfig's *-data, ca_pem) */
+        const char *cert_pem;  /* client certificate as PEM text */
+        const SecBuf *key_pem; /* its key as PEM text (copied into wiped memory) */
         uint64_t connect_timeout_usec; /* 0: 10 s */
         uint64_t timeout_usec;         /* 0: 60 s, whole request */
         size_t body_max;               /* 0: HTTP_BODY_MAX */
@@ -36,6 +39,12 @@ typedef struct HttpRequest {
         const char *url;
         char *const *headers; /* "Name: value", NULL-terminated; may hold tokens: never logged */
         const SecBuf *body;   /* copied; may be secret (login bodies): wiped */
+        /* Streaming (a Kubernetes watch): the body goes to on_data as it arrives instead of
+         * being collected (the callback then gets no body). Such a call may last for minutes:
+         * it holds no place among the requests in flight, and timeout_usec (0: none) replaces
+         * the pool's. on_data returns < 0 to end the call (it must not cancel it). */
+        int (*on_data)(long status, const void *data, size_t len, void *userdata);
+        uint64_t timeout_usec;
 } HttpRequest;
 
 typedef struct HttpResponse {
