@@ -26,7 +26,7 @@ struct HttpPool {
         CURLM *multi;
         sd_event_source *timer;
         HttpPoolOptions opts;
-        char *ca_file, *ca_path, *cert_file, *key_file;
+        char *ca_file, *ca_path, *cert_file, *key_file, *ca_pem;
         HttpCall *calls; /* all of this pool's calls, queued or in flight */
 };
 
@@ -36,6 +36,7 @@ struct HttpCall {
         struct curl_slist *headers;
         SecBuf *request_body;
         SecBuf *response_body;
+        char *aws_key_id, *aws_secret_key; /* curl keeps its own copies: see call_free() */
         bool too_big;
         bool started; /* in the multi handle (else queued) */
         char errbuf[CURL_ERROR_SIZE];
@@ -116,6 +117,8 @@ static void call_free(HttpCall *c) {
         curl_slist_free_all(c->headers);
         secbuf_free(c->request_body);
         secbuf_free(c->response_body);
+        erase_and_free(c->aws_key_id);
+        erase_and_free(c->aws_secret_key);
         free(c);
 }
 
@@ -203,8 +206,13 @@ static void check_finished(HttpPool *p) {
                 HttpResponse r = { 0 };
                 r.error = curl_code_to_errno(msg->data.result, c->too_big, c->errbuf, &r.message);
                 if (r.error == 0) {
+                        struct curl_header *h = NULL;
                         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
                         r.body = c->response_body;
+                        if (curl_easy_header(c->easy, "Date", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h->value) {
+                                time_t t = curl_getdate(h->value, NULL);
+                                r.date = t > 0 ? (int64_t) t : 0;
+                        }
                 }
                 call_finish(c, &r);
         }
@@ -324,7 +332,8 @@ int http_pool_new(HttpContext *ctx, const HttpPoolOptions *opts, HttpPool **ret)
         if ((opts->ca_file && !(p->ca_file = strdup(opts->ca_file))) ||
             (opts->ca_path && !(p->ca_path = strdup(opts->ca_path))) ||
             (opts->cert_file && !(p->cert_file = strdup(opts->cert_file))) ||
-            (opts->key_file && !(p->key_file = strdup(opts->key_file))))
+            (opts->key_file && !(p->key_file = strdup(opts->key_file))) ||
+            (opts->ca_pem && !(p->ca_pem = strdup(opts->ca_pem))))
                 goto oom;
         p->multi = curl_multi_init();
         if (!p->multi)
@@ -360,6 +369,7 @@ HttpPool *http_pool_free(HttpPool *p) {
         free(p->ca_path);
         free(p->cert_file);
         free(p->key_file);
+        free(p->ca_pem);
         free(p);
         return NULL;
 }
@@ -399,6 +409,10 @@ int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *use
                 curl_easy_setopt(e, CURLOPT_CAINFO, p->ca_file);
         if (p->ca_path)
                 curl_easy_setopt(e, CURLOPT_CAPATH, p->ca_path);
+        if (p->ca_pem) {
+                struct curl_blob blob = { .data = p->ca_pem, .len = strlen(p->ca_pem), .flags = CURL_BLOB_NOCOPY };
+                curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+        }
         if (p->cert_file)
                 curl_easy_setopt(e, CURLOPT_SSLCERT, p->cert_file);
         if (p->key_file)
@@ -413,6 +427,17 @@ int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *use
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
         if (c->headers)
                 curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+        if (req->aws_sigv4) {
+                /* curl copies these strings and frees them unwiped when the handle goes
+                 * (curl_easy_cleanup in call_free), so its copies live only as long as the call. */
+                if (!req->aws_key_id || !req->aws_secret_key ||
+                    !(c->aws_key_id = strdup(secbuf_str(req->aws_key_id))) ||
+                    !(c->aws_secret_key = strdup(secbuf_str(req->aws_secret_key))))
+                        goto oom;
+                curl_easy_setopt(e, CURLOPT_AWS_SIGV4, req->aws_sigv4);
+                curl_easy_setopt(e, CURLOPT_USERNAME, c->aws_key_id);
+                curl_easy_setopt(e, CURLOPT_PASSWORD, c->aws_secret_key);
+        }
         if (req->body || !streq(method, "GET")) {
                 c->request_body = req->body ? secbuf_dup(req->body) : secbuf_new(0);
                 if (!c->request_body)

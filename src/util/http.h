@@ -26,6 +26,7 @@ typedef struct HttpPoolOptions {
         const char *ca_path;
         const char *cert_file; /* TLS client certificate (Vault cert auth) */
         const char *key_file;
+        const char *ca_pem;    /* the CA bundle as PEM text, instead of ca_file */
         uint64_t connect_timeout_usec; /* 0: 10 s */
         uint64_t timeout_usec;         /* 0: 60 s, whole request */
         size_t body_max;               /* 0: HTTP_BODY_MAX */
@@ -36,6 +37,12 @@ typedef struct HttpRequest {
         const char *url;
         char *const *headers; /* "Name: value", NULL-terminated; may hold tokens: never logged */
         const SecBuf *body;   /* copied; may be secret (login bodies): wiped */
+        /* AWS Signature Version 4, signed by libcurl: "aws:amz:<region>:<service>", with the
+         * access key id and secret key (copied, wiped). A session token goes in the headers
+         * as X-Amz-Security-Token (libcurl signs every header it is given). */
+        const char *aws_sigv4;
+        const SecBuf *aws_key_id;
+        const SecBuf *aws_secret_key;
 } HttpRequest;
 
 typedef struct HttpResponse {
@@ -43,6 +50,7 @@ typedef struct HttpResponse {
         const char *message; /* on transport failure: what went wrong (no secret in it) */
         long status;         /* HTTP status */
         const SecBuf *body;  /* the body (wiped after the callback returns) */
+        int64_t date;        /* the Date header, seconds since the epoch; 0: none */
 } HttpResponse;
 
 typedef void (*http_done_cb)(const HttpResponse *r, void *userdata);
