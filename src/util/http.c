@@ -37,6 +37,7 @@ struct HttpCall {
         struct curl_slist *headers;
         SecBuf *request_body;
         SecBuf *response_body;
+        char *aws_key_id, *aws_secret_key; /* curl keeps its own copies: see call_free() */
         bool too_big;
         bool started;   /* in the multi handle (else queued) */
         bool streaming; /* on_data gets the body; holds no place among those in flight */
@@ -119,6 +120,8 @@ static void call_free(HttpCall *c) {
         curl_slist_free_all(c->headers);
         secbuf_free(c->request_body);
         secbuf_free(c->response_body);
+        erase_and_free(c->aws_key_id);
+        erase_and_free(c->aws_secret_key);
         free(c);
 }
 
@@ -216,8 +219,13 @@ static void check_finished(HttpPool *p) {
                 HttpResponse r = { 0 };
                 r.error = curl_code_to_errno(msg->data.result, c->too_big, c->errbuf, &r.message);
                 if (r.error == 0) {
+                        struct curl_header *h = NULL;
                         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &r.status);
                         r.body = c->response_body;
+                        if (curl_easy_header(c->easy, "Date", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h->value) {
+                                time_t t = curl_getdate(h->value, NULL);
+                                r.date = t > 0 ? (int64_t) t : 0;
+                        }
                 }
                 call_finish(c, &r);
         }
@@ -451,6 +459,17 @@ int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *use
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
         if (c->headers)
                 curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+        if (req->aws_sigv4) {
+                /* curl copies these strings and frees them unwiped when the handle goes
+                 * (curl_easy_cleanup in call_free), so its copies live only as long as the call. */
+                if (!req->aws_key_id || !req->aws_secret_key ||
+                    !(c->aws_key_id = strdup(secbuf_str(req->aws_key_id))) ||
+                    !(c->aws_secret_key = strdup(secbuf_str(req->aws_secret_key))))
+                        goto oom;
+                curl_easy_setopt(e, CURLOPT_AWS_SIGV4, req->aws_sigv4);
+                curl_easy_setopt(e, CURLOPT_USERNAME, c->aws_key_id);
+                curl_easy_setopt(e, CURLOPT_PASSWORD, c->aws_secret_key);
+        }
         if (req->body || !streq(method, "GET")) {
                 c->request_body = req->body ? secbuf_dup(req->body) : secbuf_new(0);
                 if (!c->request_body)

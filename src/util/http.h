@@ -45,6 +45,12 @@ typedef struct HttpRequest {
          * the pool's. on_data returns < 0 to end the call (it must not cancel it). */
         int (*on_data)(long status, const void *data, size_t len, void *userdata);
         uint64_t timeout_usec;
+        /* AWS Signature Version 4, signed by libcurl: "aws:amz:<region>:<service>", with the
+         * access key id and secret key (copied, wiped). A session token goes in the headers
+         * as X-Amz-Security-Token (libcurl signs every header it is given). */
+        const char *aws_sigv4;
+        const SecBuf *aws_key_id;
+        const SecBuf *aws_secret_key;
 } HttpRequest;
 
 typedef struct HttpResponse {
@@ -52,6 +58,7 @@ typedef struct HttpResponse {
         const char *message; /* on transport failure: what went wrong (no secret in it) */
         long status;         /* HTTP status */
         const SecBuf *body;  /* the body (wiped after the callback returns) */
+        int64_t date;        /* the Date header, seconds since the epoch; 0: none */
 } HttpResponse;
 
 typedef void (*http_done_cb)(const HttpResponse *r, void *userdata);

@@ -123,7 +123,7 @@ try:
           "missing property: exit 1, property named")
     check("not-json" in r.stderr and "not a JSON object" in r.stderr, "non-JSON value with property: clear error")
 
-    # a store type this build cannot fetch from fails the sync, not the configuration
+    # a store that cannot be reached fails the sync, not the configuration
     tok = s.p("token")
     with open(tok, "w") as f:
         f.write("t\n")
@@ -131,11 +131,11 @@ try:
     aws = """, { name = "from-aws"; store = "a";
       data = ( { secret_key = "x"; remote_ref = { key = "chimera/postgres"; }; } );
       files = ( { path = "%s/aws.txt"; format = "raw"; key = "x"; } ); }""" % out
-    store = fake_store() + f' a = {{ type = "aws"; region = "us-east-1"; auth = {{ method = "static"; access_key_id = "AKIDEXAMPLE"; secret_access_key_file = {lc_string(tok)}; }}; }};'
+    store = fake_store() + f' a = {{ type = "aws"; region = "us-east-1"; endpoint = "http://127.0.0.1:9"; auth = {{ method = "static"; access_key_id = "AKIDEXAMPLE"; secret_access_key_file = {lc_string(tok)}; }}; }};'
     conf = s.write_config(chimera_config(aws, store=store))
     r = run(["-c", conf, "--once"])
-    check(r.returncode == 1 and "from-aws" in r.stderr and "not supported" in r.stderr,
-          "an unsupported store fails that secret with a clear message")
+    check(r.returncode == 1 and "from-aws" in r.stderr and "http://127.0.0.1:9" in r.stderr,
+          "an unreachable store fails that secret with a clear message")
     check(not no_secrets_in(r.stdout + r.stderr), "no secret value in failure output")
 
     # no secrets at all: nothing to do, success

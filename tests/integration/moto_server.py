@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""moto's server for the AWS tests, as `python3 -m moto.server` runs it, plus two things:
+
+* Secrets Manager actions are authorized against the secret's ARN, as AWS does (moto
+  itself checks them against "*", so a policy scoped to secret:chimera/* would deny all);
+* STS AssumeRoleWithWebIdentity is served unsigned, as AWS serves it;
+* every request is counted by action (GET /_secretsyncd/counts, POST to reset), so tests and
+  the benchmark can say how many calls a sync took.
+
+Run as a script it serves; imported, `Moto` starts it with INITIAL_NO_AUTH_ACTION_COUNT so
+that, past the admin user's creation, every request must be signed and allowed by IAM.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+INITIAL_NO_AUTH = 3  # create_user, put_user_policy, create_access_key for the admin
+
+
+def serve(host, port):
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.secretsmanager.models import secretsmanager_backends
+    from moto.secretsmanager.responses import SecretsManagerResponse
+    from werkzeug.serving import run_simple
+
+    def determine_resource(self):
+        try:
+            sid = json.loads(self.body or "{}").get("SecretId")
+        except ValueError:
+            sid = None
+        if not sid:
+            return "*"
+        secret = secretsmanager_backends[self.current_account][self.region].secrets.get(sid)
+        if secret is not None:
+            return secret.arn
+        return sid if sid.startswith("arn:") else f"arn:aws:secretsmanager:{self.region}:{self.current_account}:secret:{sid}"
+
+    SecretsManagerResponse._determine_resource = determine_resource
+
+    # AssumeRoleWithWebIdentity is unsigned in AWS (the token is the proof); moto's
+    # authenticator would fail on the missing Authorization header.
+    from moto.sts.responses import TokenResponse
+    authorize = TokenResponse._authenticate_and_authorize_normal_action
+
+    def sts_authorize(self, resource="*"):
+        if "AssumeRoleWithWebIdentity" in self.querystring.get("Action", []):
+            return
+        authorize(self, resource)
+
+    TokenResponse._authenticate_and_authorize_normal_action = sts_authorize
+
+    counts = {}
+    lock = threading.Lock()
+    app = DomainDispatcherApplication(create_backend_app)
+
+    def counting(environ, start_response):
+        if environ.get("PATH_INFO") == "/_secretsyncd/counts":
+            with lock:
+                body = json.dumps(counts).encode()
+                if environ["REQUEST_METHOD"] == "POST":
+                    counts.clear()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        action = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not action:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            import io
+            environ["wsgi.input"] = io.BytesIO(raw)
+            form = urllib.parse.parse_qs(raw.decode("utf-8", "replace"))
+            action = form.get("Action", ["other"])[0]
+        with lock:
+            counts[action] = counts.get(action, 0) + 1
+        return app(environ, start_response)
+
+    run_simple(host, port, counting, threaded=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def have_moto():
+    try:
+        import boto3  # noqa: F401
+        import moto  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+class Moto:
+    region = "us-east-1"
+    account = "123456789012"
+
+    def __init__(self, log_path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(INITIAL_NO_AUTH))
+        for k in list(env):
+            if k.startswith("AWS_"):
+                del env[k]
+        self.log = open(log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), str(self.port)], env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("moto did not start")
+        import boto3
+        iam = self.client("iam", "AKIAIOSFODNN7EXAMPLE", "unused")
+        iam.create_user(UserName="admin")
+        iam.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        k = iam.create_access_key(UserName="admin")["AccessKey"]
+        self.admin = (k["AccessKeyId"], k["SecretAccessKey"])
+        self.boto3 = boto3
+
+    def client(self, service, key_id=None, secret=None, token=None):
+        import boto3
+        key_id, secret = (key_id, secret) if key_id else self.admin
+        return boto3.client(service, endpoint_url=self.url, region_name=self.region, aws_access_key_id=key_id,
+                            aws_secret_access_key=secret, aws_session_token=token)
+
+    def user(self, name, statements):
+        """An IAM user with an inline policy; returns (access key id, secret key)."""
+        iam = self.client("iam")
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+        k = iam.create_access_key(UserName=name)["AccessKey"]
+        return k["AccessKeyId"], k["SecretAccessKey"]
+
+    def role(self, name, statements, trust=None):
+        iam = self.client("iam")
+        trust = trust or {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": ["sts:AssumeRole", "sts:AssumeRoleWithWebIdentity"]}]}
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": statements}))
+        return arn
+
+    def counts(self, reset=False):
+        req = urllib.request.Request(self.url + "/_secretsyncd/counts", method="POST" if reset else "GET",
+                                     data=b"" if reset else None)
+        with urllib.request.urlopen(req) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+if __name__ == "__main__":
+    serve("127.0.0.1", int(sys.argv[1]))
