@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/schedule.h"
 #include "stores/aws-credentials.h"
 #include "stores/aws-formats.h"
 #include "stores/aws-request.h"
@@ -22,6 +21,7 @@
 #include "util/duration.h"
 #include "util/http.h"
 #include "util/json.h"
+#include "util/random.h"
 #include "util/list.h"
 
 #define AWS_BATCH_MAX 20                       /* ids in one BatchGetSecretValue */
@@ -407,7 +407,7 @@ static int call_retry_later(AwsCall *c) {
         uint64_t cap = MIN(AWS_RETRY_BASE_USEC << c->attempts, AWS_RETRY_CAP_USEC);
         c->attempts++;
         return sd_event_add_time_relative(c->a->ctx.event, &c->retry_timer, CLOCK_MONOTONIC,
-                                          cap / 2 + schedule_random(cap / 2 + 1), USEC_PER_MSEC, on_retry, c);
+                                          cap / 2 + random_below(cap / 2 + 1), USEC_PER_MSEC, on_retry, c);
 }
 
 static void batch_denied(AwsCall *c, const char *code, const char *msg) {

@@ -12,12 +12,12 @@
 #include <json-c/json.h>
 #include <time.h>
 
-#include "core/schedule.h"
 #include "stores/store-url.h"
 #include "stores/store.h"
 #include "util/duration.h"
 #include "util/http.h"
 #include "util/json.h"
+#include "util/random.h"
 #include "util/list.h"
 
 typedef enum VaultAuthMethod {
@@ -375,7 +375,7 @@ static void schedule_renewal(VaultStore *v) {
                 return;
         }
         uint64_t base = v->ttl_usec * 2 / 3;
-        schedule_refresh(v, MAX(base - base / 10 + schedule_random(base / 5 + 1), USEC_PER_SEC / 10));
+        schedule_refresh(v, MAX(base - base / 10 + random_below(base / 5 + 1), USEC_PER_SEC / 10));
 }
 
 static void on_lookup(const HttpResponse *resp, void *userdata) {

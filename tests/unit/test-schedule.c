@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "core/schedule.h"
+#include "util/random.h"
 #include "util/cleanup.h"
 #include "util/duration.h"
 
@@ -28,10 +29,10 @@ static uint64_t backoff_median(unsigned failures, uint64_t min, uint64_t max) {
 START_TEST(test_random) {
         unsigned seen[10] = { 0 };
 
-        ck_assert_uint_eq(schedule_random(0), 0);
-        ck_assert_uint_eq(schedule_random(1), 0);
+        ck_assert_uint_eq(random_below(0), 0);
+        ck_assert_uint_eq(random_below(1), 0);
         for (int i = 0; i < DRAWS; i++) {
-                uint64_t r = schedule_random(10);
+                uint64_t r = random_below(10);
                 ck_assert_uint_lt(r, 10);
                 seen[r]++;
         }
