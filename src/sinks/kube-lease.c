@@ -20,6 +20,8 @@ struct KubeLease {
         sd_event_source *timer;
         KubeCall *call;
         bool leading;
+        bool decided; /* the first attempt is over */
+        char message[256];
         /* The record as we last saw it, and when (our monotonic clock) it last changed. */
         char *holder, *renew_time, *acquire_time, *rv;
         int transitions;
@@ -54,7 +56,9 @@ static uint64_t now_real(void) {
 }
 
 static void set_leading(KubeLease *l, bool leading, const char *message) {
-        if (l->leading == leading)
+        bool first = !l->decided;
+        l->decided = true;
+        if (l->leading == leading && !first)
                 return;
         l->leading = leading;
         if (l->o.on_change)
@@ -153,6 +157,11 @@ static void on_written(const KubeResponse *r, void *userdata) {
                 return;
         if (r->error < 0) {
                 /* 409: someone else wrote the record first; we see who at the next attempt. */
+                if (r->error != -EBUSY && r->error != -EEXIST && !l->decided) {
+                        snprintf(l->message, sizeof(l->message), "cannot write Lease %s/%s: %s", l->namespace,
+                                 l->name, r->message);
+                        set_leading(l, false, l->message);
+                }
                 arm(l);
                 return;
         }
@@ -197,6 +206,11 @@ static void on_read(const KubeResponse *r, void *userdata) {
                 return;
         }
         if (r->error < 0) {
+                if (!l->decided) {
+                        snprintf(l->message, sizeof(l->message), "cannot read Lease %s/%s: %s", l->namespace, l->name,
+                                 r->message);
+                        set_leading(l, false, l->message);
+                }
                 arm(l);
                 return;
         }
@@ -205,10 +219,14 @@ static void on_read(const KubeResponse *r, void *userdata) {
                 write_lease(l, false, false);
                 return;
         }
-        if (l->leading)
-                set_leading(l, false, "another node holds the Lease now");
         uint64_t d = duration > 0 ? (uint64_t) duration * 1000000ULL : l->o.lease_duration_usec;
-        if (!l->holder || now_mono(l) >= l->observed_at + d) {
+        bool expired = !l->holder || now_mono(l) >= l->observed_at + d;
+        if (l->leading || (!l->decided && !expired)) {
+                snprintf(l->message, sizeof(l->message), "Lease %s/%s is held by %s", l->namespace, l->name,
+                         l->holder);
+                set_leading(l, false, l->message);
+        }
+        if (expired) {
                 write_lease(l, false, true);
                 return;
         }

@@ -23,8 +23,9 @@ typedef struct KubeLeaseOptions {
         uint64_t lease_duration_usec; /* 15 s */
         uint64_t renew_deadline_usec; /* 10 s */
         uint64_t retry_period_usec;   /* 2 s */
-        /* leading: true when we became the holder, false when we stopped being it. message:
-         * why, for the operator (the error that made us stop, say). */
+        /* leading: true when we became the holder, false when we stopped being it; also once
+         * after the first attempt, whatever its outcome, so that the caller knows where it
+         * stands (message: who holds the Lease, or the error that kept us from it). */
         void (*on_change)(KubeLease *l, bool leading, const char *message, void *userdata);
         void *userdata;
 } KubeLeaseOptions;
