@@ -2,14 +2,15 @@
 # Install what building and testing secretsyncd needs on Debian 12 (as root). Quiet when
 # everything is already there. debhelper and dpkg-dev build the .deb that
 # tests/integration/test-package.sh installs; lintian and rpm serve packaging/build-deb.sh
-# and packaging/build-rpm.sh.
+# and packaging/build-rpm.sh. strace shows tests/integration/test-write-order.py the order of
+# the system calls that replace a target (fsync, fchown, fchmod, rename).
 set -e
 #   tests/install-deps.sh          everything the tests, fuzzing and packaging need
 #   tests/install-deps.sh --build  only what building the daemon needs (the demo)
 PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
       libcurl4-openssl-dev libjson-c-dev libssl-dev libsystemd-dev libconfig-dev libyaml-dev"
 [ "${1:-}" = --build ] || PKGS="$PKGS check
-      python3 python3-hvac openssl systemd dbus util-linux procps time groff-base
+      python3 python3-hvac openssl systemd dbus util-linux procps time groff-base strace
       clang libclang-rt-14-dev
       debhelper dpkg-dev lintian rpm xz-utils"
 missing=""

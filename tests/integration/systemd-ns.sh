@@ -17,7 +17,7 @@
 #
 # Functions: ns_require (probe only), ns_boot, ns_run CMD..., ns_sh SCRIPT [ARGS...],
 # ns_copy_in HOSTFILE PATH [MODE], ns_write PATH [MODE] <DATA, ns_mask UNIT...,
-# ns_add_cleanup CMD, ns_shutdown. ns_run enters the PID, mount, UTS, IPC, cgroup (and
+# ns_vault STATE_JSON, ns_add_cleanup CMD, ns_shutdown. ns_run enters the PID, mount, UTS, IPC, cgroup (and
 # network) namespaces of the namespace's PID 1, so systemctl, journalctl and systemd-run
 # there talk to that systemd; it returns the command's exit status.
 #
@@ -610,6 +610,26 @@ ns_copy_in() {
         local src=$1 dst=$2 mode=${3:-}
         ns_sh 'set -e; mkdir -p "$(dirname "$1")"; cat >"$1.sdns-tmp"; [ -z "$2" ] || chmod "$2" "$1.sdns-tmp"; mv -f "$1.sdns-tmp" "$1"' \
                 "$dst" "$mode" <"$src"
+}
+
+# ns_vault STATE_JSON: run the stand-in Vault (tests/integration/vault_server.py) inside the
+# namespace as the transient service vault-stand-in.service, plain HTTP on
+# http://127.0.0.1:8200 (the namespace's own loopback), its state (secrets, tokens,
+# latency, ...) from the host file STATE_JSON (see VaultServer.load_state; tokens go there,
+# not on its command line, which the journal records); returns once it listens.
+ns_vault() {
+        ns_copy_in "$1" /run/vault-stand-in/state.json 0600 || return 1
+        ns_run systemd-run --quiet --unit=vault-stand-in.service --property=Type=exec \
+                /usr/bin/python3 "$TOP_SRCDIR/tests/integration/vault_server.py" --port 8200 \
+                --state-file /run/vault-stand-in/state.json \
+                --ready-file /run/vault-stand-in/ready.json >/dev/null || return 1
+        for _ in $(seq 1 100); do
+                ns_run test -s /run/vault-stand-in/ready.json && return 0
+                sleep 0.1
+        done
+        ns__fail "ns_vault: the stand-in Vault did not start"
+        ns_run journalctl --no-pager -u vault-stand-in.service -n 20 >&2 || true
+        return 1
 }
 
 # ns_write NS_PATH [MODE] <content: write stdin to a file inside the namespace.

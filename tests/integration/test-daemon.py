@@ -85,7 +85,9 @@ try:
     time.sleep(0.3)
     with open(f"{out}/postgres.env") as f:
         check('password="rotated-Pw"' in f.read(), "a changed store value is written after reload")
-    check("1 added" in d.output() and "removed" in d.output(), "reload summary counts")
+    # The fake store's data changed, so both old secrets count as changed.
+    check("3 secrets (1 added, 2 changed, 0 removed, 0 unchanged)" in d.output(),
+          "reload summary counts: 1 added, 2 changed (their store changed), 0 removed")
 
     # SIGHUP with a broken file: rejected, READY=1 again, nothing changes
     with open(f"{out}/postgres.env") as f:
@@ -109,6 +111,8 @@ try:
       files = ( { path = "%s/missing"; format = "raw"; key = "x"; } ); }""" % out))
     d.signal(signal.SIGHUP)
     check(d.wait_log("cannot fetch 'chimera/nope'", count=3, timeout=6), "a failing secret is retried (backoff)")
+    check("3 secrets (1 added, 0 changed, 1 removed, 2 unchanged)" in d.output(),
+          "reload summary counts: grafana removed, the two others unchanged, 'missing' added")
     m = notify.wait_for(lambda m: "1 failing" in m.get("STATUS", ""), timeout=3)
     check(m is not None, "STATUS counts the failing secret")
     check("retrying in" in d.output(), "retry delay logged")

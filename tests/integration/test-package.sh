@@ -133,6 +133,8 @@ TOK_MINIO=$(tok mnTOK)
 TOK_JWT=$(tok jwTOK)
 TOK_GRAFANA=$(tok grTOK)
 TOK_EXTRA=$(tok exTOK)
+TOK_SLOW=$(tok slTOK)
+VAULT_TOKEN=$(tok hvs.vtTOK)
 TAB=$(printf '\t')
 NL='
 '
@@ -145,7 +147,8 @@ MINIO_PASSWORD="minio ${TOK_MINIO} ${NL}two"
 JWT_SECRET="jwt-${TOK_JWT}-ünï\\x"
 GRAFANA_PASSWORD="grafana ${TOK_GRAFANA} 'admin'"
 EXTRA_VALUE="extra-${TOK_EXTRA}"
-ALL_TOKENS="$TOK_PG $TOK_PG2 $TOK_REDIS $TOK_MINIO $TOK_JWT $TOK_GRAFANA $TOK_EXTRA"
+SLOW_VALUE="slow-${TOK_SLOW}"
+ALL_TOKENS="$TOK_PG $TOK_PG2 $TOK_REDIS $TOK_MINIO $TOK_JWT $TOK_GRAFANA $TOK_EXTRA $TOK_SLOW $VAULT_TOKEN"
 
 # quote VALUE: VALUE as a JSON (and libconfig) string literal.
 quote() {
@@ -157,7 +160,8 @@ quote() {
         printf '"%s"' "$s"
 }
 
-# write_config FILE PG_PASSWORD [extra]: Project Chimera with the fake store.
+# write_config FILE PG_PASSWORD [extra]: Project Chimera with the fake store, and one secret
+# from a slow stand-in Vault (so that `systemctl start` returning early would show).
 write_config() {
         local file=$1 pg=$2 extra=${3:-}
         {
@@ -183,8 +187,13 @@ EOF
                 cat <<'EOF'
     );
   };
+  vault = { type = "vault"; server = "http://127.0.0.1:8200";
+            auth = { method = "token"; token_file = "/etc/chimera/vault-token"; }; };
 };
 secrets = (
+  { name = "slow-credentials"; store = "vault";
+    data = ( { secret_key = "value"; remote_ref = { key = "chimera/slow"; property = "value"; }; } );
+    files = ( { path = "/etc/chimera/slow.secret"; format = "raw"; key = "value"; } ); },
   { name = "postgres-credentials"; store = "demo";
     data = ( { secret_key = "POSTGRES_PASSWORD";
                remote_ref = { key = "chimera/postgres-password"; property = "password"; }; } );
@@ -228,6 +237,15 @@ printf '%s' "$EXTRA_VALUE" >"$WORK/expect-extra"
 printf '%s' "$PG_PASSWORD" >"$WORK/expect-pg"
 printf '%s' "$PG_PASSWORD2" >"$WORK/expect-pg2"
 printf 'requirepass %s\n' "$REDIS_PASSWORD" >"$WORK/expect-redis"
+printf '%s' "$SLOW_VALUE" >"$WORK/expect-slow"
+# The stand-in Vault: the slow secret, a token that may read it, and 2 s for every read.
+python3 - "$SLOW_VALUE" "$VAULT_TOKEN" >"$WORK/vault-state.json" <<'EOF'
+import json, sys
+print(json.dumps({"put_secret": [{"path": "chimera/slow", "data": {"value": sys.argv[1]}}],
+                  "set_policy": [{"name": "chimera", "rules": {"secret/data/chimera/*": ["read"]}}],
+                  "create_token": [{"id": sys.argv[2], "policies": ["chimera"]}],
+                  "set_latency": [{"delay_ms": 2000}]}))
+EOF
 
 # What of the host the test could touch if the overlays did not hold, to compare after.
 host_state() {
@@ -303,6 +321,8 @@ ns_sh 'groupadd --system chimera && useradd --system --gid chimera --no-create-h
         die "cannot create the chimera user in the namespace"
 ns_run install -d -m 0755 -o root -g root /etc/chimera
 ns_copy_in "$WORK/chimera.conf" /etc/secretsyncd/secretsyncd.conf 0600
+printf '%s\n' "$VAULT_TOKEN" | ns_write /etc/chimera/vault-token 0600
+ns_vault "$WORK/vault-state.json" || die "cannot start the stand-in Vault in the namespace"
 # What an operator adds (etc/examples/dropin-readwritepaths.conf), and the test's: a short
 # watchdog (fed at 1s, so a 2s limit shows both a fed and a starved one) and aborts that
 # cannot take long.
@@ -323,10 +343,11 @@ if ! NS_RUN_TIMEOUT=60 ns_run systemctl start secretsyncd.service; then
         ns_run systemctl --no-pager status secretsyncd.service || true
         die "systemctl start secretsyncd (with the Chimera configuration)"
 fi
-# READY=1 only after the first round: once start has returned, every file is there.
+# READY=1 only after the first round: once start has returned, every file is there, also
+# the one whose store takes 2 s to answer.
 missing=
 for f in /etc/chimera/postgres.env /etc/chimera/redis.conf /etc/chimera/minio.json \
-        /etc/chimera/jwt.secret /etc/chimera/grafana/admin-password; do
+        /etc/chimera/jwt.secret /etc/chimera/grafana/admin-password /etc/chimera/slow.secret; do
         ns_run test -e "$f" || missing="$missing $f"
 done
 check "systemctl start returned after readiness: every target exists${missing:+ (missing:$missing)}" test -z "$missing"
@@ -342,6 +363,8 @@ check "minio.json is 0640 root:chimera" test "$(stat_of /etc/chimera/minio.json)
 check "jwt.secret is 0400 root:root" test "$(stat_of /etc/chimera/jwt.secret)" = "400 root root regular file"
 check "grafana/admin-password is 0400 chimera (through ..data)" \
         test "$(ns_run stat -L -c '%a %U' /etc/chimera/grafana/admin-password)" = "400 chimera"
+ns_run cat /etc/chimera/slow.secret >"$WORK/got-slow" || true
+check "raw: slow.secret from the stand-in Vault" cmp -s "$WORK/expect-slow" "$WORK/got-slow"
 ns_run cat /etc/chimera/jwt.secret >"$WORK/got-jwt" || true
 check "raw: jwt.secret byte-exact" cmp -s "$WORK/expect-jwt" "$WORK/got-jwt"
 ns_run cat /etc/chimera/redis.conf >"$WORK/got-redis" || true
@@ -409,11 +432,16 @@ for t in ("/etc/chimera/postgres.env", "/etc/chimera/redis.conf", "/etc/chimera/
     assert t in targets, (t, targets)
 for e in written:
     assert e.get("MESSAGE_ID") == "1e9255c1cbb04d11b82373a6dcfa8afb", e
-    assert e.get("SECRETSYNC_SECRET") and e.get("SECRETSYNC_STORE") == "demo", e
+    assert e.get("SECRETSYNC_SECRET") and e.get("SECRETSYNC_STORE") == (
+        "vault" if e["SECRETSYNC_SECRET"] == "slow-credentials" else "demo"), e
     assert e.get("_SYSTEMD_UNIT") == "secretsyncd.service", e
 pg = [e for e in written if e["SECRETSYNC_TARGET"] == "/etc/chimera/postgres.env"]
 assert pg[0]["SECRETSYNC_SECRET"] == "postgres-credentials", pg
 EOF
+check "journal: each event's MESSAGE_ID is its kind's in the installed catalog" \
+        python3 "$TOP_SRCDIR/tests/integration/check-message-ids.py" "$WORK/journal.json" \
+        <(ns_run cat /usr/lib/systemd/catalog/secretsyncd.catalog) \
+        started fetched written auth-ok reloaded reload-rejected
 ns_run journalctl --no-pager -x -u secretsyncd.service >"$WORK/journal-x.txt" || true
 check "journalctl -x: catalog subject with the fields filled in" \
         grep -q 'Subject: Secret postgres-credentials written to /etc/chimera/postgres.env' "$WORK/journal-x.txt"

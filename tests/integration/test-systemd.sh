@@ -5,7 +5,9 @@
 # the shipped unit and catalog, Type=notify readiness, file targets of every format
 # with owners and modes, the journal fields, catalog text and the absence of secret
 # values in the journal, EnvironmentFile= read-back, on_change through systemctl from
-# inside the sandbox, reload (good and bad configuration), watchdog, clean stop.
+# inside the sandbox, reload (good and bad configuration), watchdog, clean stop; a
+# secret from a slow stand-in Vault (2 s per read) so that a READY=1 sent before the
+# first round is over is caught; the MESSAGE_ID of every event against the catalog.
 #
 # Environment (from `make check`): SECRETSYNCD (the built daemon), TOP_SRCDIR,
 # TOP_BUILDDIR. Exits 77 when the daemon or the namespace machinery is missing.
@@ -79,6 +81,8 @@ TOK_MINIO="mnTOK$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 TOK_JWT="jwTOK$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 TOK_GRAFANA="grTOK$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
 TOK_EXTRA="exTOK$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+TOK_SLOW="slTOK$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+VAULT_TOKEN="hvs.vtTOK$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 TAB=$(printf '\t')
 NL='
 '
@@ -92,7 +96,8 @@ MINIO_PASSWORD="minio ${TOK_MINIO} ${NL}two"
 JWT_SECRET="jwt-${TOK_JWT}-ünï\\x"
 GRAFANA_PASSWORD="grafana ${TOK_GRAFANA} 'admin'"
 EXTRA_VALUE="extra-${TOK_EXTRA}"
-ALL_TOKENS="$TOK_PG $TOK_PG2 $TOK_REDIS $TOK_MINIO $TOK_JWT $TOK_GRAFANA $TOK_EXTRA"
+SLOW_VALUE="slow-${TOK_SLOW}"
+ALL_TOKENS="$TOK_PG $TOK_PG2 $TOK_REDIS $TOK_MINIO $TOK_JWT $TOK_GRAFANA $TOK_EXTRA $TOK_SLOW $VAULT_TOKEN"
 
 # json_str VALUE: VALUE as a JSON string literal.
 json_str() {
@@ -113,7 +118,9 @@ lc_str() {
         printf '"%s"' "$s"
 }
 
-# write_config FILE PG_PASSWORD [extra]: the Project Chimera configuration with the fake store.
+# write_config FILE PG_PASSWORD [extra]: the Project Chimera configuration with the fake
+# store, and one secret from the stand-in Vault. At log level debug: the journal is
+# searched for every value below.
 write_config() {
         local file=$1 pg=$2 extra=${3:-}
         {
@@ -121,7 +128,7 @@ write_config() {
 # Project Chimera, test configuration (fake store).
 daemon = {
   refresh_interval = "1h";
-  log_level = "info";
+  log_level = "debug";
   min_backoff = "1s";
   max_backoff = "5s";
 };
@@ -146,9 +153,20 @@ EOF
                 cat <<'EOF'
     );
   };
+  vault = {
+    type = "vault";
+    server = "http://127.0.0.1:8200";
+    auth = { method = "token"; token_file = "/etc/secretsyncd/vault-token"; };
+  };
 };
 
 secrets = (
+  {
+    name = "slow-credentials";
+    store = "vault";
+    data = ( { secret_key = "value"; remote_ref = { key = "chimera/slow"; property = "value"; }; } );
+    files = ( { path = "/etc/chimera/slow.secret"; format = "raw"; key = "value"; } );
+  },
   {
     name = "postgres-credentials";
     store = "demo";
@@ -185,7 +203,8 @@ secrets = (
     data = ( { secret_key = "secret";
                remote_ref = { key = "chimera/jwt-secret"; property = "secret"; }; } );
     files = (
-      { path = "/etc/chimera/jwt.secret"; format = "raw"; key = "secret"; mode = "0400"; }
+      { path = "/etc/chimera/jwt.secret"; format = "raw"; key = "secret"; mode = "0400";
+        on_change = [ "/bin/false" ]; }
     );
   },
   {
@@ -229,6 +248,15 @@ printf 'secrets = ( { name = "broken"; store = "nope"; ' >"$WORK/secretsyncd-bro
 printf '%s' "$JWT_SECRET" >"$WORK/expect-jwt"
 printf '%s' "$GRAFANA_PASSWORD" >"$WORK/expect-grafana"
 printf '%s' "$EXTRA_VALUE" >"$WORK/expect-extra"
+printf '%s' "$SLOW_VALUE" >"$WORK/expect-slow"
+# The stand-in Vault: the slow secret, a token that may read it, and 2 s for every read.
+python3 - "$SLOW_VALUE" "$VAULT_TOKEN" >"$WORK/vault-state.json" <<'EOF'
+import json, sys
+print(json.dumps({"put_secret": [{"path": "chimera/slow", "data": {"value": sys.argv[1]}}],
+                  "set_policy": [{"name": "chimera", "rules": {"secret/data/chimera/*": ["read"]}}],
+                  "create_token": [{"id": sys.argv[2], "policies": ["chimera"]}],
+                  "set_latency": [{"delay_ms": 2000}]}))
+EOF
 {
         printf 'requirepass %s\n' "$REDIS_PASSWORD"
         printf 'masterauth %s\n' "$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1], ensure_ascii=False))' "$REDIS_PASSWORD")"
@@ -264,6 +292,8 @@ fi
 
 ns_sh 'install -d -m 0755 -o root -g root /etc/chimera /var/lib/chimera-outside && install -d -m 0700 /etc/secretsyncd'
 ns_copy_in "$WORK/secretsyncd.conf" /etc/secretsyncd/secretsyncd.conf 0600
+printf '%s\n' "$VAULT_TOKEN" | ns_write /etc/secretsyncd/vault-token 0600
+ns_vault "$WORK/vault-state.json" || die "cannot start the stand-in Vault in the namespace"
 # What an operator adds (documented in the unit), plus test-only tweaks: a short watchdog
 # to see it being fed, a short start timeout to fail fast.
 ns_write /etc/systemd/system/secretsyncd.service.d/10-targets.conf 0644 <<'EOF'
@@ -321,10 +351,11 @@ if ! NS_RUN_TIMEOUT=60 ns_run systemctl start secretsyncd.service; then
 fi
 pass "systemctl start secretsyncd"
 
-# READY=1 only after the first round: once start has returned, every file is there.
+# READY=1 only after the first round: once start has returned, every file is there, also
+# the one whose store takes 2 s to answer.
 ready_files_ok=1
 for f in /etc/chimera/postgres.env /etc/chimera/redis.conf /etc/chimera/minio.json \
-        /etc/chimera/jwt.secret /etc/chimera/grafana/admin-password; do
+        /etc/chimera/jwt.secret /etc/chimera/grafana/admin-password /etc/chimera/slow.secret; do
         ns_run test -e "$f" || {
                 ready_files_ok=0
                 echo "  missing right after start: $f" >&2
@@ -354,6 +385,8 @@ check "redis.conf is 0640 root:chimera" test "$(stat_of /etc/chimera/redis.conf)
 check "minio.json is 0640 root:chimera" test "$(stat_of /etc/chimera/minio.json)" = "640 root chimera regular file"
 check "jwt.secret is 0400 root:root" test "$(stat_of /etc/chimera/jwt.secret)" = "400 root root regular file"
 
+ns_run cat /etc/chimera/slow.secret >"$WORK/got-slow" || true
+check "raw: slow.secret from the stand-in Vault" cmp -s "$WORK/expect-slow" "$WORK/got-slow"
 ns_run cat /etc/chimera/jwt.secret >"$WORK/got-jwt" || true
 check "raw: jwt.secret holds exactly the secret, no newline" cmp -s "$WORK/expect-jwt" "$WORK/got-jwt"
 ns_run cat /etc/chimera/redis.conf >"$WORK/got-redis" || true
@@ -408,7 +441,7 @@ for e in written:
     assert e.get("MESSAGE_ID") == "1e9255c1cbb04d11b82373a6dcfa8afb", e.get("MESSAGE_ID")
     for f in ("SECRETSYNC_SECRET", "SECRETSYNC_TARGET", "SECRETSYNC_STORE"):
         assert e.get(f), (f, e)
-    assert e["SECRETSYNC_STORE"] == "demo", e
+    assert e["SECRETSYNC_STORE"] == ("vault" if e["SECRETSYNC_SECRET"] == "slow-credentials" else "demo"), e
 targets = {e["SECRETSYNC_TARGET"] for e in written}
 for t in ("/etc/chimera/postgres.env", "/etc/chimera/redis.conf", "/etc/chimera/minio.json",
           "/etc/chimera/jwt.secret", "/etc/chimera/grafana"):
@@ -508,6 +541,14 @@ check "inactive after stop (got: $state)" test "$state" = inactive
 check "not failed after stop" test "$(ns_run systemctl show -p Result --value secretsyncd.service)" = success
 check "main process exited 0" test "$(ns_run systemctl show -p ExecMainStatus --value secretsyncd.service)" = 0
 check "journal: 'stopping' entry" journal_has MESSAGE_ID=068063212be04885a82423c228923247
+
+# Every event's MESSAGE_ID is the one the catalog documents for its kind. The IDs are a
+# fixed contract (operators filter on them), so the table is spelled out here, and each
+# must be in the shipped catalog with a subject that names its kind.
+ns_run journalctl --no-pager -u secretsyncd.service -o json >"$WORK/journal-final.json"
+check "journal: every event kind this test provokes carries its catalog MESSAGE_ID" \
+        python3 "$TOP_SRCDIR/tests/integration/check-message-ids.py" "$WORK/journal-final.json" "$CATALOG_SRC" \
+        started stopping fetched written unchanged failed auth-ok reloaded reload-rejected command-run command-failed
 
 ns_run journalctl --no-pager -u secretsyncd.service -o cat >"$WORK/journal-unit.txt"
 check "no sanitizer report in the daemon's journal" \

@@ -17,6 +17,7 @@
 #include "sinks/sink.h"
 #include "util/cleanup.h"
 #include "util/secbuf.h"
+#include "skip.h"
 
 static char root_dir[] = "/tmp/test-sink-file-XXXXXX";
 
@@ -207,10 +208,8 @@ START_TEST(test_env_roundtrip_systemd) {
                 load_env_file = (load_env_file_t) dlsym(lib, "load_env_file");
                 assignment_valid = (env_assignment_is_valid_t) dlsym(lib, "env_assignment_is_valid");
         }
-        if (!load_env_file || !assignment_valid) {
-                fprintf(stderr, "test_env_roundtrip_systemd: libsystemd-shared not found, skipped\n");
-                return;
-        }
+        if (!load_env_file || !assignment_valid)
+                TEST_SKIP("libsystemd-shared (systemd's EnvironmentFile= parser) not found");
 
         for (size_t i = 0; i < ELEMENTSOF(env_values); i++)
                 set(d, env_values[i].key, env_values[i].value, env_values[i].len);
@@ -468,7 +467,7 @@ int main(void) {
         int failed;
 
         if (geteuid() != 0) {
-                fprintf(stderr, "test-sink-file must run as root (it checks chown); skipped\n");
+                printf("SKIP: test-sink-file must run as root (it checks chown)\n");
                 return 77;
         }
         if (!mkdtemp(root_dir)) {
@@ -476,6 +475,7 @@ int main(void) {
                 return EXIT_FAILURE;
         }
 
+        test_skip_init();
         sr = srunner_create(sink_file_suite());
         srunner_run_all(sr, CK_NORMAL);
         failed = srunner_ntests_failed(sr);
@@ -483,5 +483,5 @@ int main(void) {
 
         if (nftw(root_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
                 fprintf(stderr, "cleanup of %s incomplete: %m\n", root_dir);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return test_skip_exit(failed);
 }
