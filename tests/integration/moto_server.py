@@ -99,6 +99,23 @@ def have_moto():
         return False
 
 
+def rerun_with_moto(path):
+    """When this interpreter lacks moto (a PATH whose first python3 is the system's), run
+    the script again with a pyenv interpreter that has it, as this kind of machine ships
+    one; returns only if none is found."""
+    import glob
+    if os.environ.get("SECRETSYNCD_MOTO_RERUN"):
+        return
+    home = os.path.expanduser("~")
+    for py in sorted(glob.glob(os.path.join(home, ".pyenv/versions/*/bin/python3")), reverse=True):
+        if os.path.realpath(py) == os.path.realpath(sys.executable):
+            continue
+        probe = subprocess.run([py, "-c", "import moto, boto3"], capture_output=True)
+        if probe.returncode == 0:
+            os.environ["SECRETSYNCD_MOTO_RERUN"] = "1"
+            os.execv(py, [py, os.path.abspath(path)] + sys.argv[1:])
+
+
 class Moto:
     region = "us-east-1"
     account = "123456789012"

@@ -16,9 +16,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lib import CHIMERA, CHIMERA_VALUES, Daemon, Scratch, check, done, require_daemon, run, skip
 
 require_daemon()
-from moto_server import Moto, have_moto
+from moto_server import Moto, have_moto, rerun_with_moto
 
 if not have_moto():
+    rerun_with_moto(__file__)
     skip("python3 modules moto and boto3 missing (pip install 'moto[server]' boto3)")
 from aws_metadata_server import MetadataServer
 
