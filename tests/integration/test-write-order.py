@@ -104,9 +104,18 @@ def fd_path(arg):
 def parse(path):
     """[(index, pid, name, args, result, result_path)] of the calls that completed."""
     calls = []
+    pending = {}  # pid -> the start of a call strace split around another process's output
     with open(path, errors="replace") as f:
         for line in f:
-            m = CALL.match(line.strip())
+            line = line.strip()
+            um = re.match(r"^(\d+)\s+(.*) <unfinished \.\.\.>$", line)
+            if um:
+                pending[um.group(1)] = um.group(2)
+                continue
+            rm = re.match(r"^(\d+)\s+<\.\.\. \w+ resumed>(.*)$", line)
+            if rm and rm.group(1) in pending:
+                line = f"{rm.group(1)} {pending.pop(rm.group(1))}{rm.group(2)}"
+            m = CALL.match(line)
             if m:
                 calls.append((len(calls), int(m.group(1)), m.group(2), split_args(m.group(3)), int(m.group(4)),
                               m.group(5)))
