@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/schedule.h"
 #include "util/secret-data.h"
+#include "sinks/sink-kubernetes.h"
 #include "sinks/sink.h"
 #include "stores/store.h"
 #include "util/duration.h"
@@ -67,6 +68,7 @@ struct SecretState {
         bool syncing;
         bool resync;
         bool queued;
+        bool files_ok;   /* while the Kubernetes write of a sync is out */
         SecretState *queue_next;
         SecretState *retired_next;
 };
@@ -114,9 +116,14 @@ struct Manager {
         bool any_failed;
         bool notify;
         sd_event_source *status_timer;
+
+        KubeSink *kube; /* made on first use; NULL until then, or while it cannot be made */
+        bool kube_stopping, kube_stopped;
 };
 
 static void secret_sync(SecretState *st);
+static void secret_finish(SecretState *st);
+static void secret_done(SecretState *st, bool ok);
 static void manager_maybe_exit(Manager *m);
 
 /* ---------------------------------------------------------------- status ---- */
@@ -541,18 +548,144 @@ static bool write_targets(SecretState *st, const SecretData *d) {
                 if (changed)
                         flush_soon(m);
         }
-        if (sec->kubernetes && sec->kubernetes->creation_policy != CREATION_NONE) {
-                char target[512];
-                snprintf(target, sizeof(target), "%s/%s", sec->kubernetes->namespace, sec->kubernetes->name);
-                LogEvent ev = { .action = LOG_ACTION_FAILED, .secret = sec->name, .store = sec->store_name,
-                                .target = target, .error = EOPNOTSUPP };
-                log_event(LOG_ERR, &ev,
-                          "secret '%s': cannot write Kubernetes Secret %s: Kubernetes targets are not supported by this "
-                          "build of secretsyncd yet",
-                          sec->name, target);
-                ok = false;
-        }
         return ok;
+}
+
+/* --------------------------------------------------------------- kubernetes ---- */
+
+static void kube_target_name(const KubeTarget *t, char *buf, size_t size) {
+        snprintf(buf, size, "%s/%s", t->namespace, t->name);
+}
+
+static void on_kube_event_write(KubeSink *k, const char *secret, const char *target, const KubeWriteResult *r,
+                                void *userdata) {
+        LogEvent ev = { .secret = secret, .target = target };
+        if (r->outcome == KUBE_WRITE_FAILED) {
+                ev.action = LOG_ACTION_FAILED;
+                ev.error = r->error;
+                log_event(LOG_ERR, &ev, "secret '%s': %s", secret, r->message ? r->message : strerror(-r->error));
+        } else if (!r->repair) { /* a deletion (deletion_policy = delete) */
+                ev.action = LOG_ACTION_DELETED;
+                log_event(LOG_INFO, &ev, "secret '%s': deleted Kubernetes Secret %s (deletion_policy = delete)", secret,
+                          target);
+        } else {
+                ev.action = LOG_ACTION_WRITTEN;
+                log_event(LOG_INFO, &ev, "secret '%s': Kubernetes Secret %s was edited or deleted; put it back", secret,
+                          target);
+        }
+}
+
+static void on_kube_restart(KubeSink *k, const char *secret, const char *namespace, const char *workload, int error,
+                            const char *message, void *userdata) {
+        char target[512];
+        snprintf(target, sizeof(target), "%s/%s", namespace, workload);
+        LogEvent ev = { .secret = secret, .target = target, .error = error };
+        if (error < 0) {
+                ev.action = LOG_ACTION_FAILED;
+                log_event(LOG_ERR, &ev, "secret '%s': cannot restart %s: %s", secret, target, message);
+        } else {
+                ev.action = LOG_ACTION_WRITTEN;
+                log_event(LOG_INFO, &ev, "secret '%s': restarted %s (rollout restart) for the Secret's new data", secret,
+                          target);
+        }
+}
+
+static void on_kube_leader(KubeSink *k, bool leading, const char *message, void *userdata) {
+        LogEvent ev = { .action = leading ? LOG_ACTION_LEADER_ACQUIRED : LOG_ACTION_LEADER_LOST };
+        if (leading)
+                log_event(LOG_INFO, &ev, "leader: this node writes the Kubernetes Secrets now");
+        else
+                log_event(LOG_NOTICE, &ev, "no longer the leader: %s", message ? message : "");
+}
+
+static int kube_sink_get(Manager *m, char **ret_error) {
+        if (m->kube)
+                return 0;
+        KubeSinkEvents ev = { .on_write = on_kube_event_write, .on_restart = on_kube_restart,
+                              .on_leader = on_kube_leader, .userdata = m };
+        return kube_sink_new(m->event, m->http, &m->config->kubernetes, m->once, &ev, &m->kube, ret_error);
+}
+
+static void on_kube_written(const KubeWriteResult *r, void *userdata) {
+        SecretState *st = userdata;
+        Manager *m = st->m;
+        char target[512] = "";
+        bool ok = st->files_ok;
+
+        if (r->error == -ECANCELED) {
+                /* The sink stopped, or a reload replaced the target: finish, or start over. */
+                slots_free(st);
+                if (!st->cfg || m->stopping) {
+                        secret_finish(st);
+                        return;
+                }
+                sync_ended(st);
+                secret_sync(st);
+                return;
+        }
+        if (st->cfg && st->cfg->kubernetes) {
+                kube_target_name(st->cfg->kubernetes, target, sizeof(target));
+                const char *name = st->cfg->name;
+                LogEvent ev = { .secret = name, .store = st->cfg->store_name, .target = target };
+                switch (r->outcome) {
+                case KUBE_WRITE_FAILED:
+                        ev.action = LOG_ACTION_FAILED;
+                        ev.error = r->error;
+                        log_event(LOG_ERR, &ev, "secret '%s': cannot write Kubernetes Secret %s: %s", name, target,
+                                  r->message ? r->message : strerror(-r->error));
+                        ok = false;
+                        break;
+                case KUBE_WRITE_WRITTEN:
+                        ev.action = LOG_ACTION_WRITTEN;
+                        log_event(LOG_INFO, &ev, "secret '%s': wrote Kubernetes Secret %s", name, target);
+                        break;
+                case KUBE_WRITE_UNCHANGED:
+                        ev.action = LOG_ACTION_UNCHANGED;
+                        log_event(LOG_INFO, &ev, "secret '%s': Kubernetes Secret %s is up to date", name, target);
+                        break;
+                case KUBE_WRITE_SKIPPED:
+                        log_event(m->once ? LOG_NOTICE : LOG_DEBUG, &ev,
+                                  "secret '%s': skipped Kubernetes Secret %s: %s", name, target, r->message);
+                        break;
+                }
+        }
+        if (!st->cfg) {
+                secret_finish(st); /* frees a retired state */
+                return;
+        }
+        sync_ended(st);
+        secret_done(st, ok);
+        /* A refresh asked for (or a reload) while the write was out: sync again. */
+        if (st->resync && !m->stopping) {
+                st->resync = false;
+                secret_sync(st);
+        }
+        manager_maybe_exit(m);
+}
+
+/* Starts the Kubernetes write of a sync; true if the sync now waits for it. */
+static bool kube_write(SecretState *st, const SecretData *d, bool files_ok) {
+        Manager *m = st->m;
+        const SecretConfig *sec = st->cfg;
+        _cleanup_free_ char *error = NULL;
+        char target[512];
+        int r;
+
+        if (!sec->kubernetes || sec->kubernetes->creation_policy == CREATION_NONE)
+                return false;
+        kube_target_name(sec->kubernetes, target, sizeof(target));
+        r = kube_sink_get(m, &error);
+        if (r >= 0) {
+                st->files_ok = files_ok;
+                r = kube_sink_write(m->kube, sec->name, sec->kubernetes, d, on_kube_written, st);
+                if (r >= 0)
+                        return true;
+        }
+        LogEvent ev = { .action = LOG_ACTION_FAILED, .secret = sec->name, .store = sec->store_name, .target = target,
+                        .error = r };
+        log_event(LOG_ERR, &ev, "secret '%s': cannot write Kubernetes Secret %s: %s", sec->name, target,
+                  error ? error : strerror(-r));
+        return false; /* files_ok stays what it was; the caller fails the sync */
 }
 
 /* READY=1 once every secret of the first round has been attempted. */
@@ -598,8 +731,8 @@ static void secret_finish(SecretState *st) {
         Manager *m = st->m;
         bool cancelled = false, ok = true;
 
-        sync_ended(st);
         if (!st->cfg) { /* removed by a reload while in flight */
+                sync_ended(st);
                 SecretState **p = &m->retired;
                 while (*p && *p != st)
                         p = &(*p)->retired_next;
@@ -614,6 +747,7 @@ static void secret_finish(SecretState *st) {
                         cancelled = true;
         if (m->stopping) {
                 slots_free(st);
+                sync_ended(st);
                 manager_maybe_exit(m);
                 return;
         }
@@ -621,6 +755,7 @@ static void secret_finish(SecretState *st) {
                 /* Stale: the configuration or the store changed underneath, or a refresh was
                  * asked for meanwhile. Start over with what is current. */
                 slots_free(st);
+                sync_ended(st);
                 st->resync = false;
                 secret_sync(st);
                 return;
@@ -653,10 +788,14 @@ static void secret_finish(SecretState *st) {
                                         .error = r };
                         log_event(LOG_ERR, &ev, "secret '%s': %s", sec->name, err ? err : strerror(-r));
                         ok = false;
-                } else
+                } else {
                         ok = write_targets(st, d);
+                        if (kube_write(st, d, ok))
+                                return; /* the sync ends in on_kube_written() */
+                }
         }
         slots_free(st);
+        sync_ended(st);
         secret_done(st, ok);
         manager_maybe_exit(m);
 }
@@ -736,6 +875,23 @@ oom:
 
 /* --------------------------------------------------------------- lifecycle ---- */
 
+static void on_kube_stopped(void *userdata) {
+        Manager *m = userdata;
+        m->kube_stopped = true;
+        manager_maybe_exit(m);
+}
+
+/* Before exiting, the Kubernetes sink lets go of the Lease (and finishes what it sent). */
+static bool kube_stopped(Manager *m) {
+        if (!m->kube || m->kube_stopped)
+                return true;
+        if (!m->kube_stopping) {
+                m->kube_stopping = true;
+                kube_sink_stop(m->kube, on_kube_stopped, m);
+        }
+        return m->kube_stopped;
+}
+
 static void manager_maybe_exit(Manager *m) {
         if (m->commands || m->retired || m->queued || !atomic_sync_batch_empty(&m->sync_batch))
                 return;
@@ -743,11 +899,13 @@ static void manager_maybe_exit(Manager *m) {
                 for (size_t i = 0; i < m->n_states; i++)
                         if (m->states[i]->syncing)
                                 return;
+                if (!kube_stopped(m))
+                        return;
                 /* --once stopped early did not sync everything: that is not a success. */
                 sd_event_exit(m->event, m->once && (m->any_failed || m->first_round_pending > 0) ? 1 : 0);
                 return;
         }
-        if (m->once && m->first_round_pending == 0)
+        if (m->once && m->first_round_pending == 0 && kube_stopped(m))
                 sd_event_exit(m->event, m->any_failed ? 1 : 0);
 }
 
@@ -793,6 +951,8 @@ static void begin_stop(Manager *m) {
         /* Cancel fetches; their callbacks come back with -ECANCELED and write nothing. */
         for (size_t i = 0; i < m->config->n_stores; i++)
                 store_stop(m->config->stores[i]);
+        /* Kubernetes writes in flight come back cancelled; the Lease is released. */
+        (void) kube_stopped(m);
         manager_maybe_exit(m);
 }
 
@@ -828,6 +988,20 @@ static void on_store_event(Store *s, const StoreEvent *e, void *userdata) {
 
 static void log_level_apply(Manager *m) {
         log_set_max_level(m->cli_log_level >= 0 ? m->cli_log_level : m->config->daemon.log_level);
+}
+
+/* A secret's Kubernetes target is gone from the configuration: the sink lets go of it, and
+ * deletes its Secret where deletion_policy = "delete" says so. */
+static void kube_forget(Manager *m, const SecretConfig *old) {
+        if (!m->kube || !old)
+                return;
+        const KubeTarget *k = old->kubernetes;
+        kube_sink_forget(m->kube, old->name,
+                         k && k->deletion_policy == DELETION_DELETE && k->creation_policy == CREATION_OWNER);
+}
+
+static bool kube_targets_same(const KubeTarget *a, const KubeTarget *b) {
+        return streq(a->namespace, b->namespace) && streq(a->name, b->name);
 }
 
 /* New min_backoff/max_backoff apply to retries already waiting: each failing secret's
@@ -934,6 +1108,17 @@ static void manager_reload(Manager *m) {
                         *st = (SecretState) { .m = m, .status = 1 };
                         added++;
                 }
+                if (existed && m->kube) {
+                        /* The sink holds the target: point it at the new configuration's, or,
+                         * where it changed, let the sync about to start set it up anew. */
+                        if (same)
+                                kube_sink_retarget(m->kube, sec->name, sec->kubernetes);
+                        else if (!sec->kubernetes || !st->cfg->kubernetes ||
+                                 !kube_targets_same(sec->kubernetes, st->cfg->kubernetes))
+                                kube_forget(m, st->cfg);
+                        else
+                                kube_sink_forget(m->kube, sec->name, false);
+                }
                 st->cfg = sec;
                 ns[i] = st;
                 if (same) {
@@ -951,6 +1136,7 @@ static void manager_reload(Manager *m) {
                 SecretState *st = m->states[j];
                 removed++;
                 set_status(st, 1);
+                kube_forget(m, st->cfg);
                 st->cfg = NULL;
                 unschedule(st);
                 queue_remove(m, st);
@@ -1092,6 +1278,7 @@ Manager *manager_free(Manager *m) {
         }
         free(m->states);
         sd_event_source_disable_unref(m->status_timer);
+        m->kube = kube_sink_free(m->kube);
         config_free(m->config); /* stops the stores: before the HTTP context goes */
         m->config = NULL;
         http_context_free(m->http);

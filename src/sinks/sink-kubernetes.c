@@ -952,3 +952,9 @@ void kube_sink_stop(KubeSink *k, void (*done)(void *userdata), void *userdata) {
         /* Deletions and restarts already sent are let finish: they were decided. */
         maybe_stopped(k);
 }
+
+void kube_sink_retarget(KubeSink *k, const char *secret, const KubeTarget *cfg) {
+        Target *t = target_find(k, secret);
+        if (t)
+                t->cfg = cfg;
+}

@@ -64,3 +64,6 @@ void kube_sink_forget(KubeSink *k, const char *secret, bool delete);
 void kube_sink_stop(KubeSink *k, void (*done)(void *userdata), void *userdata);
 
 bool kube_sink_leading(const KubeSink *k);
+
+/* A reload kept the secret's target as it was, in a new configuration: point at it. */
+void kube_sink_retarget(KubeSink *k, const char *secret, const KubeTarget *t);
