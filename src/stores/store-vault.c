@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* HashiCorp Vault: KV v1 and v2 reads, five auth methods, and the token's lifecycle (looked
  * up after login, renewed at about 2/3 of its TTL, replaced by a fresh login when renewal
- * fails or the TTL stops growing; a 403 on a read triggers one re-login). */
+ * fails or the TTL stops growing; a 403 on a read triggers one re-login).
+ *
+ * A fetch only queues its read and arms `kick`, which sends the queued reads or starts (or
+ * joins) the one login from the event loop. Completing a read runs the manager's callback,
+ * which may fetch again at once: lists of reads are never walked while reads complete; the
+ * reads to complete are detached first, and new fetches queue on the store's list. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -49,13 +54,14 @@ typedef struct VaultStore {
         SecBuf *token;           /* the client token in use; NULL until a login succeeded */
         SecBuf *pending_token;   /* a new token being looked up */
         HttpCall *auth_call;     /* login, lookup-self or renew-self in flight */
-        bool logging_in;
+        bool logging_in;         /* login or its lookup-self in flight: joined, never doubled */
         bool stopping;
         uint64_t ttl_usec;       /* of the token in use; 0: does not expire */
         uint64_t lease_usec;     /* the TTL the last login or renewal granted */
         uint64_t token_expiry;   /* CLOCK_MONOTONIC usec; 0: none */
         bool renewable;
         sd_event_source *renew_timer;
+        sd_event_source *kick;   /* defer: send the waiting reads, or log in */
         VaultRead *reads;        /* waiting for a token or in flight */
         /* configuration */
         char *server;
@@ -306,18 +312,40 @@ static int vault_send(VaultStore *v, const char *method, const char *path, const
         return http_request(v->pool, &req, cb, userdata, ret);
 }
 
-static void read_complete(VaultRead *r, int error, const char *message, const SecBuf *value, const char *version) {
-        VaultStore *v = r->v;
-        LIST_REMOVE(v->reads, r);
+static void read_free(VaultRead *r) {
         if (r->call)
                 http_call_cancel(r->call);
-        StoreResult res = { .error = error, .message = message, .value = value, .version = version };
-        store_fetch_cb cb = r->cb;
-        void *ud = r->userdata;
         free(r->key);
         free(r->version);
         free(r);
+}
+
+/* Completes a read that is on no list; the callback may fetch again. */
+static void read_done(VaultRead *r, int error, const char *message, const SecBuf *value, const char *version) {
+        VaultStore *v = r->v;
+        StoreResult res = { .error = error, .message = message, .value = value, .version = version };
+        store_fetch_cb cb = r->cb;
+        void *ud = r->userdata;
+        read_free(r);
         cb(&v->base, &res, ud);
+}
+
+static void read_complete(VaultRead *r, int error, const char *message, const SecBuf *value, const char *version) {
+        LIST_REMOVE(r->v->reads, r);
+        read_done(r, error, message, value, version);
+}
+
+/* Moves the reads waiting for a token off the store's list, oldest first. */
+static VaultRead *take_waiting(VaultStore *v) {
+        VaultRead *batch = NULL;
+        for (VaultRead *r = v->reads, *next; r; r = next) {
+                next = r->next;
+                if (r->waiting) {
+                        LIST_REMOVE(v->reads, r);
+                        LIST_PREPEND(batch, r);
+                }
+        }
+        return batch;
 }
 
 static void login_start(VaultStore *v);
@@ -335,22 +363,25 @@ static void auth_failed(VaultStore *v, int error, const char *fmt, ...) {
         v->logging_in = false;
         v->pending_token = secbuf_free(v->pending_token);
         store_emit(&v->base, &v->ctx, STORE_EVENT_AUTH_FAILED, error, msg);
-        /* Every read waiting for a token fails with the reason; the manager retries later. */
-        for (VaultRead *r = v->reads, *next; r; r = next) {
-                next = r->next;
-                if (r->waiting)
-                        read_complete(r, error, msg, NULL, NULL);
+        /* Every read waiting for a token fails with the reason; the manager retries later.
+         * Fetches made meanwhile queue for the next login. */
+        VaultRead *batch = take_waiting(v);
+        while (batch) {
+                VaultRead *r = batch;
+                LIST_REMOVE(batch, r);
+                read_done(r, error, msg, NULL, NULL);
         }
 }
 
 static void token_installed(VaultStore *v) {
         /* Reads that waited for a token go now. */
-        for (VaultRead *r = v->reads, *next; r; r = next) {
-                next = r->next;
-                if (r->waiting) {
-                        r->waiting = false;
-                        read_send(r);
-                }
+        VaultRead *batch = take_waiting(v);
+        while (batch) {
+                VaultRead *r = batch;
+                LIST_REMOVE(batch, r);
+                LIST_PREPEND(v->reads, r);
+                r->waiting = false;
+                read_send(r);
         }
 }
 
@@ -493,6 +524,9 @@ static void login_start(VaultStore *v) {
 
         if (v->logging_in || v->stopping)
                 return;
+        /* A fresh login replaces a renewal in flight. */
+        if (v->auth_call)
+                http_call_cancel(TAKE_PTR(v->auth_call));
         v->logging_in = true;
 
         if (v->method == VAULT_AUTH_TOKEN) {
@@ -712,6 +746,19 @@ static int vault_check_ref(const Store *s, const RemoteRef *ref, char **ret_erro
         return 0;
 }
 
+static bool token_usable(const VaultStore *v) {
+        return v->token && !(v->token_expiry && now_usec() >= v->token_expiry);
+}
+
+static int on_kick(sd_event_source *s, void *userdata) {
+        VaultStore *v = userdata;
+        if (token_usable(v))
+                token_installed(v);
+        else
+                login_start(v);
+        return 0;
+}
+
 static int vault_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *userdata) {
         VaultStore *v = (VaultStore *) s;
         if (v->stopping)
@@ -719,24 +766,18 @@ static int vault_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *
         VaultRead *r = calloc(1, sizeof(VaultRead));
         if (!r)
                 return -ENOMEM;
-        *r = (VaultRead) { .v = v, .cb = cb, .userdata = userdata, .key = strdup(ref->key),
+        *r = (VaultRead) { .v = v, .cb = cb, .userdata = userdata, .key = strdup(ref->key), .waiting = true,
                            .version = ref->version ? strdup(ref->version) : NULL };
         if (!r->key || (ref->version && !r->version)) {
-                free(r->key);
-                free(r->version);
-                free(r);
+                read_free(r);
                 return -ENOMEM;
         }
-        LIST_PREPEND(v->reads, r);
-
-        bool expired = v->token_expiry && now_usec() >= v->token_expiry;
-        if (v->token && !expired) {
-                /* Completes from the event loop, like every fetch. */
-                read_send(r);
-                return 0;
+        int k = sd_event_source_set_enabled(v->kick, SD_EVENT_ONESHOT);
+        if (k < 0) {
+                read_free(r);
+                return k;
         }
-        r->waiting = true;
-        login_start(v);
+        LIST_PREPEND(v->reads, r);
         return 0;
 }
 
@@ -750,9 +791,16 @@ static int vault_start(Store *s, const StoreContext *ctx) {
         }
         v->ctx = *ctx;
         v->stopping = false;
-        int r = http_pool_new(ctx->http, &o, &v->pool);
+        int r = sd_event_add_defer(ctx->event, &v->kick, on_kick, v);
         if (r < 0)
                 return r;
+        r = sd_event_source_set_enabled(v->kick, SD_EVENT_OFF);
+        if (r >= 0)
+                r = http_pool_new(ctx->http, &o, &v->pool);
+        if (r < 0) {
+                v->kick = sd_event_source_disable_unref(v->kick);
+                return r;
+        }
         if (strncmp(v->server, "http://", 7) == 0) {
                 char msg[512];
                 snprintf(msg, sizeof(msg), "server %s is plain http:// (acceptable only for a local agent or a test)",
@@ -768,6 +816,7 @@ static void vault_stop(Store *s) {
         if (v->auth_call)
                 http_call_cancel(TAKE_PTR(v->auth_call));
         v->renew_timer = sd_event_source_disable_unref(v->renew_timer);
+        v->kick = sd_event_source_disable_unref(v->kick);
         while (v->reads)
                 read_complete(v->reads, -ECANCELED, "cancelled", NULL, NULL);
         v->pool = http_pool_free(v->pool);

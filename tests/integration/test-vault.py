@@ -178,6 +178,33 @@ secrets = ( {kv1} );
               f"{method} login: one login, secrets written ({r.stderr[-200:] if r.returncode else 'ok'})")
         all_output += r.stdout + r.stderr
 
+    # the auth `mount`: the login goes to auth/<mount>/login; the method's default mount has
+    # no such role and must not be asked
+    edge_jwt = fake_jwt("system:serviceaccount:chimera:edge")
+    edge_file = cred("edge-sa-token", edge_jwt)
+    vault.add_kubernetes_role("edge-role", jwt=edge_jwt, policies=["chimera-read"], ttl=600, mount="k8s-edge")
+    clean_out()
+    vault.reset_stats()
+    r = run(["-c", config(f'method = "kubernetes"; mount = "k8s-edge"; role = "edge-role"; '
+                          f'token_file = "{edge_file}";'), "--once"])
+    logins = vault.stats()["logins"]
+    check(r.returncode == 0 and read("jwt.key") == "jwt-vault-Sec4" and logins == {"k8s-edge": 1},
+          f"auth mount = \"k8s-edge\": one login at auth/k8s-edge/login, none elsewhere ({logins}"
+          + (f", {r.stderr[-300:]!r})" if r.returncode else ")"))
+    all_output += r.stdout + r.stderr
+
+    # one remote key read once per sync, however many data entries take properties of it
+    both = f"""{{ name = "minio-pair"; store = "vault-backend";
+      data = ( {{ secret_key = "user"; remote_ref = {{ key = "chimera/minio"; property = "username"; }}; }},
+               {{ secret_key = "pass"; remote_ref = {{ key = "chimera/minio"; property = "password"; }}; }} );
+      files = ( {{ path = "{out}/minio-pair.env"; format = "env"; }} ); }}"""
+    vault.reset_stats()
+    r = run(["-c", config(f'method = "token"; token_file = "{token_file}";', secrets_text=both), "--once"])
+    reads = vault.stats()["requests"].get("/v1/secret/data/chimera/minio", 0)
+    check(r.returncode == 0 and read("minio-pair.env") == 'pass="minio-vault-Pw3"\nuser="chimera-admin"\n'
+          and reads == 1, f"two data entries of one remote key: one read at Vault ({reads}), both values written")
+    all_output += r.stdout + r.stderr
+
     # wrong secret_id: auth-failed, names the method and mount, no secret_id in output
     bad_sid = cred("bad-secret-id", "wrong-secret-id-QQQ")
     r = run(["-c", config(f'method = "approle"; role_id = "role-id-chimera"; secret_id_file = "{bad_sid}";'),
@@ -193,18 +220,30 @@ secrets = ( {kv1} );
     check(r.returncode == 0, "baseline for the failure cases")
     before = read("postgres.env")
 
-    def failing(what, expect, setup, teardown=lambda: None):
+    def failing(what, expect, setup, teardown=lambda: None, all_fail=False):
         global all_output
+        for name in ("minio.json", "jwt.key"):
+            os.unlink(os.path.join(out, name))
         setup()
         try:
             r = run(["-c", good, "--once"], timeout=90)
         finally:
             teardown()
-        # only the secret whose read was broken fails; the others are written
-        others_ok = r.stderr.count("cannot fetch") == (0 if "sealed" in expect else 1) or "sealed" in expect
+        # only the secret whose read was broken fails and the others are written; a sealed
+        # Vault fails every secret and writes nothing
+        failed = [line for line in r.stderr.splitlines() if "cannot fetch" in line]
+        if all_fail:
+            others_ok = len(failed) == 3 and all(expect in line for line in failed) \
+                and read("minio.json") is None and read("jwt.key") is None
+        else:
+            others_ok = len(failed) == 1 and "'chimera/postgres'" in failed[0] \
+                and read("minio.json") is not None and read("jwt.key") == "jwt-vault-Sec4"
         check(r.returncode == 1 and expect in r.stderr and read("postgres.env") == before and others_ok,
-              f"{what}: exit 1, says '{expect}', last good file untouched" +
-              ("" if r.returncode == 1 and expect in r.stderr else f" [{r.stderr[-300:]!r}]"))
+              f"{what}: exit 1, says '{expect}', last good file untouched, " +
+              ("every secret failed" if all_fail else "the other secrets written") +
+              ("" if r.returncode == 1 and expect in r.stderr and others_ok else f" [{r.stderr[-600:]!r}]"))
+        if all_fail:  # put the other files back for the next case
+            run(["-c", good, "--once"])
         all_output += r.stderr
         return r
 
@@ -219,7 +258,7 @@ secrets = ( {kv1} );
     all_output += r.stderr
     failing("404", "not found", lambda: vault.add_fault("secret/data/chimera/postgres", status=404, count=-1),
             vault.clear_faults)
-    failing("503 sealed", "sealed", vault.seal, vault.unseal)
+    failing("503 sealed", "sealed", vault.seal, vault.unseal, all_fail=True)
     failing("500", "HTTP 500", lambda: vault.add_fault("secret/data/chimera/postgres", status=500, count=-1),
             vault.clear_faults)
     failing("truncated answer", "postgres",
@@ -295,24 +334,30 @@ secrets = ( {{ name = "jwt-secret" {jwt_only.replace('"vault-backend"', '"p"')} 
     finally:
         plain.stop()
 
-    # --- daemon: rotation + SIGUSR1, token renewal, fresh login at max TTL, expiry
+    # --- daemon: rotation + SIGUSR1, token renewal, fresh login at max TTL, expiry. The
+    # refresh interval is long: only SIGUSR1 makes the daemon read again.
     clean_out()
     vault.put_secret("chimera/postgres", {"password": "pg-vault-Pw1"})
     vault.add_approle("short", role_id="role-id-short", secret_id="approle-secret-id-XYZ",
                       policies=["chimera-read"], ttl=3, max_ttl=7)
     vault.reset_stats()
     conf = config(f'method = "approle"; role_id = "role-id-short"; secret_id_file = "{sid_file}";',
-                  daemon='refresh_interval = "1s";')
+                  daemon='refresh_interval = "1h";')
     d = Daemon(conf, s)
     try:
         check(d.wait_log("first round done", timeout=20), "daemon: first round written")
         vault.put_secret("chimera/postgres", {"password": "pg-rotated-Pw6"})
+        time.sleep(1.5)
+        check("pg-rotated-Pw6" not in (read("postgres.env") or ""), "without SIGUSR1 the rotation waits")
         d.signal(signal.SIGUSR1)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and "pg-rotated-Pw6" not in (read("postgres.env") or ""):
             time.sleep(0.1)
         check("pg-rotated-Pw6" in (read("postgres.env") or ""), "rotation picked up on SIGUSR1")
-        time.sleep(9)
+        for _ in range(9):  # reads across renewals and re-logins
+            time.sleep(1)
+            d.signal(signal.SIGUSR1)
+        time.sleep(0.5)
         st = vault.stats()
         check(st["renewals"] >= 1, f"the token was renewed (renew-self x{st['renewals']})")
         check(st["logins"].get("approle", 0) >= 2, f"a fresh login when the TTL stopped growing "
@@ -326,7 +371,52 @@ secrets = ( {{ name = "jwt-secret" {jwt_only.replace('"vault-backend"', '"p"')} 
         # (a token revoked while a login was being looked up makes that one sync fail and
         # retry with backoff: what must hold is that reads succeed again)
         n = d.output().count("fetched 'chimera/jwt'")
-        check(d.wait_log("fetched 'chimera/jwt'", count=n + 2, timeout=6), "reads succeed again after the re-login")
+        d.signal(signal.SIGUSR1)
+        check(d.wait_log("fetched 'chimera/jwt'", count=n + 1, timeout=6), "reads succeed again after the re-login")
+    finally:
+        d.stop()
+        all_output += d.output()
+
+    # --- credential files are read at each login: rotate the token file and the secret_id
+    # file, make the old credentials worthless at Vault, and the next login must succeed
+    clean_out()
+    vault.put_secret("chimera/postgres", {"password": "pg-vault-Pw1"})
+    vault.reset_stats()
+    rot_token_file = cred("rot-token", vault.create_token(policies=["chimera-read"], ttl=3600)["id"])
+    rot_sid_file = cred("rot-secret-id", "rot-secret-id-AAA")
+    vault.add_approle("rot", role_id="role-id-rot", secret_id="rot-secret-id-AAA", policies=["chimera-read"])
+    pg = 'data = ( { secret_key = "p"; remote_ref = { key = "chimera/postgres"; property = "password"; }; } );'
+    conf = s.write_config(name="rotate.conf", text=f"""
+daemon = {{ refresh_interval = "1h"; min_backoff = "200ms"; max_backoff = "1s"; }};
+stores = {{
+  by-token = {{ type = "vault"; server = "{vault.url}"; ca_file = "{m.ca_cert}";
+               auth = {{ method = "token"; token_file = "{rot_token_file}"; }}; }};
+  by-approle = {{ type = "vault"; server = "{vault.url}"; ca_file = "{m.ca_cert}";
+                 auth = {{ method = "approle"; role_id = "role-id-rot"; secret_id_file = "{rot_sid_file}"; }}; }};
+}};
+secrets = (
+  {{ name = "t"; store = "by-token"; {pg} files = ( {{ path = "{out}/t"; format = "raw"; key = "p"; }} ); }},
+  {{ name = "a"; store = "by-approle"; {pg} files = ( {{ path = "{out}/a"; format = "raw"; key = "p"; }} ); }}
+);
+""")
+    d = Daemon(conf, s)
+    try:
+        check(d.wait_log("first round done", timeout=20) and read("t") == read("a") == "pg-vault-Pw1",
+              "credential rotation: first round with the first token and secret_id")
+        new_token = vault.create_token(policies=["chimera-read"], ttl=3600)["id"]
+        cred("rot-token", new_token)
+        cred("rot-secret-id", "rot-secret-id-BBB")
+        vault.add_approle("rot", role_id="role-id-rot", secret_id="rot-secret-id-BBB", policies=["chimera-read"])
+        for t in vault.stats()["tokens_seen"]:
+            vault.revoke_token(t)
+        vault.put_secret("chimera/postgres", {"password": "pg-rotated-Pw6"})
+        d.signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not read("t") == read("a") == "pg-rotated-Pw6":
+            time.sleep(0.1)
+        check(read("t") == "pg-rotated-Pw6" and new_token in vault.stats()["tokens_seen"],
+              "the rewritten token file is read at the next login")
+        check(read("a") == "pg-rotated-Pw6", "the rewritten secret_id file is read at the next login")
     finally:
         d.stop()
         all_output += d.output()
