@@ -55,6 +55,7 @@ import os
 import random
 import re
 import secrets
+import select
 import signal
 import socket
 import ssl
@@ -1361,6 +1362,8 @@ class KubeServer:
     def _allowed(self, user, verb, group, resource, namespace, name):
         if MASTERS in user["groups"]:
             return True
+        if verb == "create" and resource in ("selfsubjectaccessreviews", "selfsubjectreviews"):
+            return True                     # the system:basic-user role every user has
         with self._lock:
             rules = [r for s in [user["name"]] + user["groups"] for r in self._rules.get(s, [])]
         for r in rules:
@@ -1880,11 +1883,15 @@ class KubeServer:
         for q in before - set(want):
             if not any(related(q, o) for _, owned in others for o in owned):
                 del_path(new, q)
-        out = [dict(e, fieldsV1=fields_v1(owned)) for e, owned in others if owned]
         unchanged = mine is not None and before == set(want)
-        out.append({"manager": manager, "operation": "Apply", "apiVersion": rt.api_version,
-                    "time": mine["time"] if unchanged else now_rfc3339(), "fieldsType": "FieldsV1",
-                    "fieldsV1": fields_v1(want)})
+        entry = {"manager": manager, "operation": "Apply", "apiVersion": rt.api_version,
+                 "time": mine["time"] if unchanged else now_rfc3339(), "fieldsType": "FieldsV1",
+                 "fieldsV1": fields_v1(want)}
+        owned_by = {id(e): owned for e, owned in others}
+        out = [entry if e is mine else dict(e, fieldsV1=fields_v1(owned_by[id(e)]))
+               for e in entries if e is mine or owned_by[id(e)]]
+        if mine is None:
+            out.append(entry)
         new["metadata"]["managedFields"] = out
         if old is not None:
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
@@ -2311,7 +2318,9 @@ class KubeServer:
                         if w is None or w["killed"] or self._rv > pos or now >= deadline or \
                                 (bookmarks and now >= next_bookmark):
                             break
-                        self._cond.wait(min(deadline, next_bookmark if bookmarks else deadline) - now)
+                        self._cond.wait(min(deadline, next_bookmark if bookmarks else deadline, now + 0.25) - now)
+                        if self._client_gone(h.connection):
+                            w["killed"] = True
                     if w is None or w["killed"]:
                         h.raw_shutdown()
                         return
@@ -2345,6 +2354,14 @@ class KubeServer:
             with self._lock:
                 self._watches.pop(wid, None)
             h.close_connection = True
+
+    @staticmethod
+    def _client_gone(conn):
+        """A watch client never sends anything: a readable socket is a closed (or closing) one."""
+        try:
+            return bool(select.select([conn], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
     def compact(self):
         """Forget the watch history: a watch (or resumed watch) from any resourceVersion older
