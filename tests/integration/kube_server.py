@@ -44,6 +44,7 @@ which prints the port it listens on as one line on stdout, writes R (JSON {"port
 import argparse
 import base64
 import binascii
+import bisect
 import copy
 import datetime
 import fnmatch
@@ -2329,7 +2330,7 @@ class KubeServer:
                         events = []
                     else:
                         gone = False
-                        events = [e for e in self._events if e[0] > pos]
+                        events = self._events[bisect.bisect_right(self._events, pos, key=lambda e: e[0]):]
                     top, compacted = self._rv, self._compacted
                 if gone:
                     event("ERROR", status_object(410, "Expired", "too old resource version: %d (%d)" % (pos, compacted)))

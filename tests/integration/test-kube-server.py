@@ -8,10 +8,12 @@ install it, the JavaScript client @kubernetes/client-node does CRUD, a watch and
 
 Exits 77 when kubectl or openssl is missing.
 """
+import http.client
 import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import threading
@@ -22,7 +24,7 @@ sys.path.insert(0, HERE)
 
 from lib import Scratch, check, done, skip  # noqa: E402
 
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+KUBECTL = os.environ.get("KUBECTL") or shutil.which("kubectl") or "/usr/bin/kubectl"
 if not os.access(KUBECTL, os.X_OK):
     skip("kubectl is not installed (it proves the stand-in Kubernetes API speaks the real protocol)")
 
@@ -66,7 +68,8 @@ def kubectl(*args, context="admin", stdin=None, timeout=20):
     r = subprocess.run([KUBECTL, "--context", context] + list(args), input=stdin, capture_output=True, text=True,
                        timeout=timeout, env=ENV)
     if r.returncode != 0:
-        print("#   kubectl %s -> %d: %s" % (" ".join(args)[:80], r.returncode, r.stderr.strip()[:300]))
+        print("#   kubectl %s -> %d: %s" % (" ".join(args)[:80], r.returncode,
+                                         r.stderr.strip()[:300].replace("\n", " | ")))
     return r
 
 
@@ -383,6 +386,76 @@ def test_faults_and_stats():
           and all(e["user"] == "kubernetes-admin" for e in st["log"]), "stats: counts per verb and resource, users")
 
 
+def api(method, path, body=None, ctype="application/json", token="admin-token"):
+    """One raw HTTPS request: (status, parsed JSON or text)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", kube.port, timeout=10,
+                                       context=ssl.create_default_context(cafile=m.ca_cert))
+    data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+    conn.request(method, path, body=data, headers={"Authorization": "Bearer " + token, "Content-Type": ctype})
+    resp = conn.getresponse()
+    text = resp.read().decode()
+    conn.close()
+    try:
+        return resp.status, json.loads(text)
+    except ValueError:
+        return resp.status, text
+
+
+def test_raw_protocol():
+    """What secretsyncd relies on beyond what kubectl shows."""
+    base = "/api/v1/namespaces/chimera/secrets"
+    rv = kube.resource_version()["resourceVersion"]
+    conn = http.client.HTTPSConnection("127.0.0.1", kube.port, timeout=10,
+                                       context=ssl.create_default_context(cafile=m.ca_cert))
+    conn.request("GET", base + "?watch=1&labelSelector=app%%3Dt&resourceVersion=%s" % rv,
+                 headers={"Authorization": "Bearer admin-token"})
+    resp = conn.getresponse()
+    check(resp.status == 200 and resp.getheader("Transfer-Encoding") == "chunked", "a watch is a chunked stream")
+    kube.put_secret("chimera", "moving", {"k": "1"}, labels={"app": "t"})
+    kube.put_secret("chimera", "moving", {"k": "1"}, labels={"app": "u"})
+    kube.put_secret("chimera", "moving", {"k": "2"}, labels={"app": "t"})
+    def readline():
+        try:
+            return resp.readline()
+        except OSError as e:
+            print("#   the watch stream: %s" % e)
+            return None
+    events = [json.loads(line) for line in (readline() for _ in range(3)) if line]
+    check([e["type"] for e in events] == ["ADDED", "DELETED", "ADDED"] and events[2]["object"]["kind"] == "Secret"
+          and int(events[2]["object"]["metadata"]["resourceVersion"]) > int(rv),
+          "a watch with a label selector: leaving it is DELETED, coming back ADDED")
+    check(kube.drop_watches()["dropped"] >= 1 and readline() == b"", "drop_watches() ends the stream")
+    conn.close()
+    status, st = api("PATCH", base + "/moving", {"data": {}}, "application/apply-patch+yaml")
+    check(status == 400 and st["reason"] == "BadRequest" and "fieldManager" in st["message"],
+          "an apply without fieldManager: 400")
+    status, st = api("PATCH", base + "/moving?fieldManager=t", "data:\n  k: Mg==\n", "application/apply-patch+yaml")
+    check(status == 400 and "JSON form" in st["message"], "an apply body in YAML (not JSON): 400 that says why")
+    status, st = api("PATCH", base + "/moving", "{}", "text/plain")
+    check(status == 415 and st["reason"] == "UnsupportedMediaType", "an unknown patch type: 415")
+    kube.put_secret("chimera", "shared", {"a": "1", "b": "2"}, manager="kubectl", apply=True)
+    status, st = api("PATCH", base + "/shared?fieldManager=secretsyncd",
+                     secret("shared", data={"a": "Mw==", "b": "NA=="}), "application/apply-patch+yaml")
+    check(status == 409 and st["message"] == 'Apply failed with 2 conflicts: conflicts with "kubectl":\n- .data.a\n'
+          '- .data.b' and [c["field"] for c in st["details"]["causes"]] == [".data.a", ".data.b"],
+          "two conflicts: the API server's message and causes")
+    obj = kube.get_secret("chimera", "shared")
+    writes = kube.stats()["writes"]
+    status, same = api("PUT", base + "/shared", obj)
+    check(status == 200 and same["metadata"]["resourceVersion"] == obj["metadata"]["resourceVersion"]
+          and kube.stats()["writes"] == writes, "an update that changes nothing is not a write")
+    lease = kube.put_lease("kube-system", "le", holder="a")
+    path = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/le"
+    lease["spec"]["holderIdentity"] = "b"
+    status, _ = api("PUT", path, lease)
+    status2, st = api("PUT", path, lease)
+    check(status == 200 and status2 == 409 and st["message"] == 'Operation cannot be fulfilled on '
+          'leases.coordination.k8s.io "le": the object has been modified; please apply your changes to the '
+          'latest version and try again' and st["details"] == {"name": "le", "group": "coordination.k8s.io",
+                                                              "kind": "leases"},
+          "a Lease update from a stale resourceVersion: 409 Conflict")
+
+
 NODE_SCRIPT = r"""
 const k8s = await import(process.argv[2]);
 const kc = new k8s.KubeConfig();
@@ -479,6 +552,7 @@ try:
     test_auth()
     test_token_request()
     test_faults_and_stats()
+    test_raw_protocol()
     test_client_node()
 finally:
     kube.stop()
