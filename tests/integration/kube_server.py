@@ -12,6 +12,10 @@ Secret validation of the API), watch (chunked events, bookmarks, 410 Expired), L
 Deployments/StatefulSets/DaemonSets, ServiceAccounts with TokenRequest, TokenReview,
 SelfSubjectAccessReview and SelfSubjectReview.
 
+Bodies are JSON, except that kubectl's typed clients (create secret/namespace/token, auth
+can-i) send protobuf: the few messages they send are decoded (see _PB_MESSAGES); answers are
+always JSON. Aggregated discovery is not served: clients fall back to /api and /apis.
+
 Simplifications a test may meet: one global resourceVersion counter (as etcd's revision);
 server-side apply owns fields at the granularity of map leaves (lists are atomic; stringData
 keys are owned as the data keys they become); deletion is immediate (no finalizers, no
@@ -60,7 +64,6 @@ import select
 import signal
 import socket
 import ssl
-import string
 import sys
 import threading
 import time
