@@ -15,6 +15,7 @@
 #define TOKEN_FILE_MAX (64U * 1024U)
 
 struct KubeClient {
+        sd_event *event;
         KubeConnection *conn;
         HttpPool *pool;
 };
@@ -25,12 +26,15 @@ struct KubeCall {
         kube_done_cb cb;
         kube_event_cb on_event;
         void *userdata;
-        SecBuf *line; /* a watch's partial event line */
+        SecBuf *line;   /* a watch's partial event line */
+        SecBuf *events; /* complete event lines not delivered yet, each ending in '\n' */
+        sd_event_source *defer;
+        bool dispatching, cancelled;
         int stream_error;
         char stream_message[128];
 };
 
-int kube_client_new(HttpContext *http, KubeConnection *conn, KubeClient **ret) {
+int kube_client_new(sd_event *e, HttpContext *http, KubeConnection *conn, KubeClient **ret) {
         KubeClient *c = calloc(1, sizeof(KubeClient));
         int r;
 
@@ -38,6 +42,7 @@ int kube_client_new(HttpContext *http, KubeConnection *conn, KubeClient **ret) {
                 kube_connection_free(conn);
                 return -ENOMEM;
         }
+        c->event = sd_event_ref(e);
         c->conn = conn;
         HttpPoolOptions o = { .ca_file = conn->ca_file, .ca_pem = conn->ca_pem, .cert_file = conn->cert_file,
                               .key_file = conn->key_file, .cert_pem = conn->cert_pem, .key_pem = conn->key_pem,
@@ -56,6 +61,7 @@ KubeClient *kube_client_free(KubeClient *c) {
                 return NULL;
         http_pool_free(c->pool); /* cancels calls: their callbacks run with -ECANCELED */
         kube_connection_free(c->conn);
+        sd_event_unref(c->event);
         free(c);
         return NULL;
 }
@@ -85,7 +91,13 @@ char *kube_query_escape(const char *s) {
 static void call_free(KubeCall *k) {
         if (!k)
                 return;
+        if (k->dispatching) { /* freed when the delivery loop sees it */
+                k->cancelled = true;
+                return;
+        }
         secbuf_free(k->line);
+        secbuf_free(k->events);
+        sd_event_source_disable_unref(k->defer);
         free(k);
 }
 
@@ -228,13 +240,13 @@ void kube_call_cancel(KubeCall *k) {
         call_free(k);
 }
 
-static int watch_line(KubeCall *k) {
+static int watch_line(KubeCall *k, const uint8_t *line, size_t len) {
         json_object *o = NULL, *object;
         const char *type;
 
-        if (k->line->len == 0)
+        if (len == 0)
                 return 0;
-        if (json_parse_strict(k->line->data, k->line->len, &o) < 0 || !(type = json_str(o, "type")) ||
+        if (json_parse_strict(line, len, &o) < 0 || !(type = json_str(o, "type")) ||
             !json_object_object_get_ex(o, "object", &object)) {
                 json_put_wiped(o);
                 k->stream_error = -EBADMSG;
@@ -246,9 +258,36 @@ static int watch_line(KubeCall *k) {
         return 0;
 }
 
+/* Delivers the complete event lines received so far. From the event loop only: what an
+ * event leads to (a request) cannot start inside libcurl's callbacks. */
+static bool deliver_events(KubeCall *k) {
+        size_t at = 0;
+
+        k->dispatching = true;
+        while (at < k->events->len && !k->cancelled && k->stream_error == 0) {
+                const uint8_t *nl = memchr(k->events->data + at, '\n', k->events->len - at);
+                size_t n = (size_t) (nl - (k->events->data + at));
+                (void) watch_line(k, k->events->data + at, n);
+                at += n + 1;
+        }
+        k->dispatching = false;
+        secbuf_clear(k->events);
+        return k->cancelled; /* then the caller frees k */
+}
+
+static int on_events(sd_event_source *s, void *userdata) {
+        KubeCall *k = userdata;
+        if (deliver_events(k))
+                call_free(k);
+        return 0;
+}
+
 static int on_watch_data(long status, const void *data, size_t len, void *userdata) {
         KubeCall *k = userdata;
         const char *p = data, *end = p + len;
+
+        if (k->stream_error < 0)
+                return k->stream_error;
 
         /* An error status comes with one Status object as the body: collect it as is. */
         while (p < end) {
@@ -265,10 +304,12 @@ static int on_watch_data(long status, const void *data, size_t len, void *userda
                 p += n;
                 if (nl) {
                         p++;
-                        int r = watch_line(k);
+                        if (secbuf_append(k->events, k->line->data, k->line->len) < 0 ||
+                            secbuf_append_char(k->events, '\n') < 0)
+                                return -ENOMEM;
                         secbuf_clear(k->line);
-                        if (r < 0)
-                                return r;
+                        if (sd_event_source_set_enabled(k->defer, SD_EVENT_ONESHOT) < 0)
+                                return -EIO;
                 }
         }
         return 0;
@@ -276,9 +317,18 @@ static int on_watch_data(long status, const void *data, size_t len, void *userda
 
 static void on_watch_done(const HttpResponse *h, void *userdata) {
         KubeCall *k = userdata;
+        /* Events not delivered yet go first (this runs from the loop, not inside curl). */
+        if (k->events->len > 0) {
+                k->http = NULL; /* done: nothing to cancel any more */
+                if (deliver_events(k)) {
+                        call_free(k); /* cancelled meanwhile: no on_end */
+                        return;
+                }
+                (void) sd_event_source_set_enabled(k->defer, SD_EVENT_OFF);
+        }
         /* Without an error status, a last line without its newline still counts. */
         if (h->error == 0 && h->status >= 200 && h->status < 300) {
-                (void) watch_line(k);
+                (void) watch_line(k, k->line->data, k->line->len);
                 HttpResponse ok = *h;
                 ok.body = NULL;
                 deliver(k, &ok);
@@ -298,10 +348,12 @@ int kube_watch(KubeClient *c, const char *path, uint64_t timeout_usec, kube_even
                 return -ENOMEM;
         *k = (KubeCall) { .client = c, .cb = on_end, .on_event = on_event, .userdata = userdata };
         k->line = secbuf_new(4096);
-        if (!k->line) {
+        k->events = secbuf_new(4096);
+        if (!k->line || !k->events || sd_event_add_defer(c->event, &k->defer, on_events, k) < 0) {
                 call_free(k);
                 return -ENOMEM;
         }
+        (void) sd_event_source_set_enabled(k->defer, SD_EVENT_OFF);
         r = start(c, k, NULL, path, NULL, NULL, on_watch_data, timeout_usec, on_watch_done);
         if (r < 0) {
                 call_free(k);

@@ -3,6 +3,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <systemd/sd-event.h>
 
 #include "sinks/kubeconfig.h"
 #include "util/http.h"
@@ -35,7 +36,7 @@ typedef struct KubeRequest {
 } KubeRequest;
 
 /* Takes conn. */
-int kube_client_new(HttpContext *http, KubeConnection *conn, KubeClient **ret);
+int kube_client_new(sd_event *e, HttpContext *http, KubeConnection *conn, KubeClient **ret);
 KubeClient *kube_client_free(KubeClient *c);
 const KubeConnection *kube_client_connection(const KubeClient *c);
 

@@ -65,7 +65,9 @@ struct Target {
         bool dirty;    /* evaluate again once the call in flight ends */
         bool creating; /* the call in flight is a create */
         bool existed;  /* the Secret existed (with other data) before this write */
+        bool wrote;    /* a write succeeded since the last report (then re-evaluated) */
         char before[KUBE_DATA_HASH_LEN + 1];
+        char sent[KUBE_DATA_HASH_LEN + 1]; /* the data hash of the body in flight */
         kube_write_cb cb;
         void *cb_userdata;
         sd_event_source *retry;
@@ -480,6 +482,9 @@ static void target_report(Target *t, KubeWriteOutcome outcome, int error, const 
         void *ud = t->cb_userdata;
 
         t->cb = NULL;
+        if (outcome == KUBE_WRITE_UNCHANGED && t->wrote)
+                r.outcome = outcome = KUBE_WRITE_WRITTEN;
+        t->wrote = false;
         if (outcome == KUBE_WRITE_FAILED && !cb) {
                 /* A repair of our own failed: try again later (a manager's write is retried by the
                  * manager's backoff). */
@@ -513,6 +518,7 @@ static void send(Target *t, const char *method, const char *query, const char *c
                      creating ? "" : t->name, query) < 0)
                 return target_report(t, KUBE_WRITE_FAILED, -ENOMEM, "out of memory");
         t->creating = creating;
+        memcpy(t->sent, t->hash, sizeof(t->sent));
         r = kube_request(t->k->client,
                          &(KubeRequest) { .method = method, .path = path, .content_type = content_type, .body = t->body },
                          on_written, t, &t->call);
@@ -602,12 +608,16 @@ static void on_written(const KubeResponse *r, void *userdata) {
         }
         if (t->cfg->creation_policy != CREATION_MERGE)
                 obs_upsert(t->ns, r->object);
-        if (t->dirty) {
+        /* The data of an existing Secret changed: restart its workloads, once, whatever
+         * comes next. */
+        if (t->existed && !streq(t->before, t->sent))
+                restart_workloads(t);
+        t->existed = false;
+        if (t->dirty) { /* something changed while the write was out: look again */
+                t->wrote = true;
                 t->dirty = false;
                 return target_eval(t);
         }
-        if (t->existed && !streq(t->before, t->hash))
-                restart_workloads(t);
         target_report(t, KUBE_WRITE_WRITTEN, 0, NULL);
 }
 
@@ -782,7 +792,7 @@ int kube_sink_new(sd_event *e, HttpContext *http, const KubeConfig *cfg, bool on
         k->event = sd_event_ref(e);
         k->once = once;
         k->ev = *ev;
-        r = kube_client_new(http, TAKE_PTR(conn), &k->client);
+        r = kube_client_new(e, http, TAKE_PTR(conn), &k->client);
         if (r < 0) {
                 kube_sink_free(k);
                 return error_set(ret_error, r, "cannot set up the Kubernetes client: %s", strerror(-r));
