@@ -35,6 +35,8 @@
 
 static const char default_owner[] = "root";
 
+unsigned config_settle_usec = CONFIG_SETTLE_USEC;
+
 /* ---------------------------------------------------------------- names ---- */
 
 static const char *const file_format_table[_FILE_FORMAT_MAX] = {
@@ -1563,7 +1565,7 @@ static bool settled(SeenList *l, const char *path, int fd, const struct stat *st
         uint64_t seen = seen_for(l, path, st);
         if (open_for_writing(fd))
                 return false;
-        return (changed <= before && before - changed >= CONFIG_SETTLE_USEC) || seen >= CONFIG_SETTLE_USEC;
+        return (changed <= before && before - changed >= config_settle_usec) || seen >= config_settle_usec;
 }
 
 typedef struct ConfigText {
@@ -1607,7 +1609,7 @@ static int read_config_text(ConfigParser *p, const char *path, bool strict_modes
                                              CONFIG_SETTLE_MAX_USEC / 1000000U);
                         return -EAGAIN;
                 }
-                sleep_usec(CONFIG_SETTLE_USEC / 5);
+                sleep_usec(config_settle_usec / 5);
         }
         if (!S_ISREG(st.st_mode)) {
                 config_error_at_line(p, NULL, 0, "not a regular file");
@@ -2119,7 +2121,7 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
                 strv_free(p.errors);
                 strv_free(p.included);
                 p = (ConfigParser) { .path = path, .strict_modes = strict_modes };
-                sleep_usec(CONFIG_SETTLE_USEC / 5);
+                sleep_usec(config_settle_usec / 5);
         }
         seen_list_done(&seen);
         if (r >= 0) {

@@ -24,6 +24,8 @@
  * for that is bounded by CONFIG_SETTLE_MAX_USEC; after that the load fails. */
 #define CONFIG_SETTLE_USEC (100U * 1000U)
 #define CONFIG_SETTLE_MAX_USEC (2U * 1000U * 1000U)
+/* CONFIG_SETTLE_USEC; the fuzzers, which write a file and load it at once, set 0. */
+extern unsigned config_settle_usec;
 
 typedef struct Store Store;
 
