@@ -5,13 +5,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <regex.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sinks/sink.h"
@@ -31,6 +34,8 @@
 #define DEFAULT_RETRY_PERIOD (2 * USEC_PER_SEC)
 
 static const char default_owner[] = "root";
+
+unsigned config_settle_usec = CONFIG_SETTLE_USEC;
 
 /* ---------------------------------------------------------------- names ---- */
 
@@ -148,8 +153,34 @@ static unsigned setting_line(const ConfigParser *p, const config_setting_t *s) {
         return 0;
 }
 
+/* The name of a file libconfig read, as the user can open it: libconfig records an @include
+ * as written, relative to the main file's directory. NULL for the main file. The name is kept
+ * in p->included (the model points to it). */
+static const char *included_file(ConfigParser *p, const char *f) {
+        _cleanup_free_ char *full = NULL;
+        const char *slash = strrchr(p->path, '/');
+        size_t n = strv_length(p->included);
+
+        if (!f || streq(f, p->path))
+                return NULL;
+        if (f[0] != '/' && slash && asprintf(&full, "%.*s/%s", (int) (slash - p->path), p->path, f) < 0)
+                return p->path;
+        if (!full && !(full = strdup(f)))
+                return p->path;
+        for (size_t i = 0; i < n; i++)
+                if (streq(p->included[i], full))
+                        return p->included[i];
+        char **m = reallocarray(p->included, n + 2, sizeof(char *));
+        if (!m)
+                return p->path;
+        p->included = m;
+        m[n] = TAKE_PTR(full);
+        m[n + 1] = NULL;
+        return m[n];
+}
+
 static const char *setting_file(ConfigParser *p, const config_setting_t *s) {
-        const char *f = s ? config_setting_source_file(s) : NULL;
+        const char *f = s ? included_file(p, config_setting_source_file(s)) : NULL;
         return f ? f : p->path;
 }
 
@@ -178,20 +209,22 @@ void config_error(ConfigParser *p, const config_setting_t *s, const char *fmt, .
         va_end(ap);
 }
 
-static void config_error_in(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) _printf_(4, 5);
-static void config_error_in(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) {
+/* At a line of file (NULL: the main file). */
+static void config_error_at_line(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) _printf_(4, 5);
+static void config_error_at_line(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
-        config_error_at(p, file, line, fmt, ap);
+        config_error_at(p, file ? file : p->path, line, fmt, ap);
         va_end(ap);
 }
 
-static void config_error_at_line(ConfigParser *p, unsigned line, const char *fmt, ...) _printf_(3, 4);
-static void config_error_at_line(ConfigParser *p, unsigned line, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        config_error_at(p, p->path, line, fmt, ap);
-        va_end(ap);
+/* "line N" when in the same file as what the message is about, else "FILE:N". */
+static const char *other_place(const char *file, const char *other, unsigned line, char *buf, size_t size) {
+        if (streq_ptr(file, other))
+                snprintf(buf, size, "line %u", line);
+        else
+                snprintf(buf, size, "%s:%u", other ? other : "the main file", line);
+        return buf;
 }
 
 static const char *type_name(int t) {
@@ -773,6 +806,7 @@ Config *config_free(Config *c) {
         if (!c)
                 return NULL;
         free(c->path);
+        strv_free(c->included);
         free(c->daemon.runtime_dir);
         free(c->daemon.state_dir);
         for (size_t i = 0; i < c->n_stores; i++)
@@ -1036,6 +1070,7 @@ static void parse_file_target(ConfigParser *p, const config_setting_t *g, const 
         _cleanup_free_ char *format = NULL;
         unsigned id;
 
+        t->file = included_file(p, config_setting_source_file(g));
         t->line = setting_line(p, g);
         t->format = _FILE_FORMAT_MAX; /* none valid yet: later checks skip this target */
         t->mode = DEFAULT_FILE_MODE;
@@ -1159,6 +1194,7 @@ static void parse_kube_target(ConfigParser *p, const config_setting_t *g, Secret
         if (!k)
                 return;
         sec->kubernetes = k;
+        k->file = included_file(p, config_setting_source_file(g));
         k->line = setting_line(p, g);
         config_check_keys(p, g, keys);
         if (config_get_string(p, g, "namespace", true, &k->namespace) > 0 && !dns_label_valid(k->namespace))
@@ -1214,6 +1250,7 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
                                             "kubernetes", "files", NULL };
         const config_setting_t *s;
 
+        sec->file = included_file(p, config_setting_source_file(g));
         sec->line = setting_line(p, g);
         sec->refresh_interval_usec = c->daemon.refresh_interval_usec;
         if (!expect_group(p, g, "secrets"))
@@ -1376,16 +1413,19 @@ static void check_targets_unique(ConfigParser *p, Config *c) {
                                 v[k++] = (TargetRef) { &c->secrets[i].files[j], &c->secrets[i] };
         qsort(v, k, sizeof(TargetRef), target_ref_cmp);
         for (size_t i = 0; i < k; i++) {
+                char b[PATH_MAX + 32];
                 if (i > 0 && streq(v[i].t->path, v[i - 1].t->path))
-                        config_error_at_line(p, v[i].t->line,
-                                             "secret '%s': file %s is also written by secret '%s' (line %u)",
-                                             v[i].s->name, v[i].t->path, v[i - 1].s->name, v[i - 1].t->line);
+                        config_error_at_line(p, v[i].t->file, v[i].t->line,
+                                             "secret '%s': file %s is also written by secret '%s' (%s)", v[i].s->name,
+                                             v[i].t->path, v[i - 1].s->name,
+                                             other_place(v[i].t->file, v[i - 1].t->file, v[i - 1].t->line, b, sizeof(b)));
                 if (v[i].t->format != FILE_FORMAT_DIR)
                         continue;
                 for (size_t j = i + 1; j < k && path_is_under(v[j].t->path, v[i].t->path); j++)
-                        config_error_at_line(p, v[j].t->line,
-                                             "secret '%s': file %s lies inside the dir target %s of secret '%s' (line %u)",
-                                             v[j].s->name, v[j].t->path, v[i].t->path, v[i].s->name, v[i].t->line);
+                        config_error_at_line(p, v[j].t->file, v[j].t->line,
+                                             "secret '%s': file %s lies inside the dir target %s of secret '%s' (%s)",
+                                             v[j].s->name, v[j].t->path, v[i].t->path, v[i].s->name,
+                                             other_place(v[j].t->file, v[i].t->file, v[i].t->line, b, sizeof(b)));
         }
 
         for (size_t i = 0; i < c->n_secrets; i++) {
@@ -1396,13 +1436,14 @@ static void check_targets_unique(ConfigParser *p, Config *c) {
                 /* Kubernetes targets are few (one per secret at most, usually a handful). */
                 for (size_t j = 0; j < i; j++) {
                         const KubeTarget *o = c->secrets[j].kubernetes;
+                        char b[PATH_MAX + 32];
                         if (o && o->namespace && o->name && streq(o->namespace, kt->namespace) &&
                             streq(o->name, kt->name) && o->creation_policy != CREATION_NONE &&
                             o->creation_policy != CREATION_MERGE)
-                                config_error_at_line(p, kt->line,
-                                                     "secret '%s': Kubernetes Secret %s/%s is also owned by secret '%s' (line %u)",
+                                config_error_at_line(p, kt->file, kt->line,
+                                                     "secret '%s': Kubernetes Secret %s/%s is also owned by secret '%s' (%s)",
                                                      c->secrets[i].name, kt->namespace, kt->name, c->secrets[j].name,
-                                                     o->line);
+                                                     other_place(kt->file, o->file, o->line, b, sizeof(b)));
                 }
         }
 }
@@ -1436,69 +1477,146 @@ static int fill_defaults(Config *c) {
         return 0;
 }
 
-/* Files pulled in with @include are configuration too: the same strict modes apply. libconfig
- * keeps one copy of each file name, so comparing pointers finds the distinct ones. */
-static void collect_files(const config_setting_t *s, const char ***files, size_t *n) {
-        const char *f = config_setting_source_file(s);
-        if (f) {
-                size_t i;
-                for (i = 0; i < *n && (*files)[i] != f; i++)
-                        ;
-                if (i == *n) {
-                        const char **m = reallocarray(*files, *n + 1, sizeof(char *));
-                        if (m) {
-                                *files = m;
-                                m[(*n)++] = f;
-                        }
-                }
-        }
-        if (config_setting_is_aggregate(s)) {
-                int len = config_setting_length(s);
-                for (int i = 0; i < len; i++)
-                        collect_files(config_setting_get_elem(s, (unsigned) i), files, n);
-        }
+/* ------------------------------------------------------------------ read ---- */
+
+static uint64_t now_usec(clockid_t clock) {
+        struct timespec ts;
+        clock_gettime(clock, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
-static void check_included_files(ConfigParser *p, const config_setting_t *root) {
-        _cleanup_free_ const char **files = NULL;
-        size_t n = 0;
-        collect_files(root, &files, &n);
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *m = NULL, *full = NULL;
-                const char *slash = strrchr(p->path, '/');
-                if (streq(files[i], p->path))
-                        continue;
-                /* libconfig records an include as written: relative to the main file's directory. */
-                if (files[i][0] != '/' && slash &&
-                    asprintf(&full, "%.*s/%s", (int) (slash - p->path), p->path, files[i]) < 0)
-                        full = NULL;
-                int r = config_check_file_trust(full ? full : files[i], &m);
-                if (r < 0)
-                        config_error_in(p, full ? full : files[i], 1, "%s",
-                                        m ? m : "cannot check this included file");
-        }
+static uint64_t timespec_usec(const struct timespec *ts) {
+        return ts->tv_sec < 0 ? 0 : (uint64_t) ts->tv_sec * USEC_PER_SEC + (uint64_t) ts->tv_nsec / 1000;
+}
+
+/* When the file's content (mtime) or inode (ctime) last changed. */
+static uint64_t stat_changed_usec(const struct stat *st) {
+        return MAX(timespec_usec(&st->st_mtim), timespec_usec(&st->st_ctim));
+}
+
+static bool stat_same(const struct stat *a, const struct stat *b) {
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+               a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static void sleep_usec(uint64_t usec) {
+        struct timespec ts = { .tv_sec = (time_t) (usec / USEC_PER_SEC), .tv_nsec = (long) (usec % USEC_PER_SEC) * 1000 };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/* A file seen in one state since a moment (CLOCK_MONOTONIC), across attempts to load. */
+typedef struct Seen {
+        char *path;
+        struct stat st;
+        uint64_t since;
+} Seen;
+
+typedef struct SeenList {
+        Seen *v;
+        size_t n;
+} SeenList;
+
+static void seen_list_done(SeenList *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->v[i].path);
+        free(l->v);
+}
+
+/* Notes st as path's state; returns how long (usec) path has been seen in it. */
+static uint64_t seen_for(SeenList *l, const char *path, const struct stat *st) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        size_t i;
+        for (i = 0; i < l->n && !streq(l->v[i].path, path); i++)
+                ;
+        if (i == l->n) {
+                Seen *m = reallocarray(l->v, l->n + 1, sizeof(Seen));
+                char *copy = strdup(path);
+                if (!m || !copy) {
+                        free(copy);
+                        if (m)
+                                l->v = m;
+                        return 0;
+                }
+                l->v = m;
+                l->v[l->n++] = (Seen) { .path = copy, .st = *st, .since = now };
+        } else if (!stat_same(&l->v[i].st, st))
+                l->v[i] = (Seen) { .path = l->v[i].path, .st = *st, .since = now };
+        return now - l->v[i].since;
+}
+
+/* Whether some process has the file open for writing (a writer can stall longer than any
+ * quiet time between its truncation and its first write): a read lease cannot be had then.
+ * It is given back at once; a lease break meanwhile comes as SIGURG, which is ignored. Where
+ * leases are not allowed (a file we do not own, NFS), only the quiet time tells. */
+static bool open_for_writing(int fd) {
+        if (fcntl(fd, F_SETSIG, SIGURG) < 0 || fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
+                return errno == EAGAIN;
+        (void) fcntl(fd, F_SETLEASE, F_UNLCK);
+        return false;
+}
+
+/* Settled: not open for writing, and last changed CONFIG_SETTLE_USEC before `before`
+ * (CLOCK_REALTIME) or seen unchanged for that long (which covers a timestamp in the future
+ * after a clock step). */
+static bool settled(SeenList *l, const char *path, int fd, const struct stat *st, uint64_t before) {
+        uint64_t changed = stat_changed_usec(st);
+        uint64_t seen = seen_for(l, path, st);
+        if (open_for_writing(fd))
+                return false;
+        return (changed <= before && before - changed >= config_settle_usec) || seen >= config_settle_usec;
 }
 
 typedef struct ConfigText {
-        char *text; /* NUL-terminated, read-only */
+        int fd;
+        struct stat st; /* as it was read */
+        char *text;     /* the whole text, NUL-terminated, until the split is done */
         size_t len, maplen;
 } ConfigText;
 
-static int read_config_text(ConfigParser *p, const char *path, bool strict_modes, ConfigText *ret) {
+static void text_unmap(ConfigText *t) {
+        if (t->text)
+                munmap(t->text, t->maplen);
+        t->text = NULL;
+}
+
+static void text_done(ConfigText *t) {
+        text_unmap(t);
+        if (t->fd >= 0)
+                close(t->fd);
+        t->fd = -1;
+}
+
+/* Waits (up to deadline) until the file has settled, then reads it with read(): a file
+ * rewritten while it is read cannot crash us, and a read during which it changed is
+ * retried (-EAGAIN). The text lives in its own mapping, so that it is given back at once. */
+static int read_config_text(ConfigParser *p, const char *path, bool strict_modes, SeenList *seen, uint64_t deadline,
+                            ConfigText *ret) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         struct stat st;
         if (fd < 0) {
-                config_error_at_line(p, 0, "cannot open: %s", strerror(errno));
+                config_error_at_line(p, NULL, 0, "cannot open: %s", strerror(errno));
                 return -errno;
         }
-        if (fstat(fd, &st) < 0)
-                return -errno;
+        for (;;) {
+                if (fstat(fd, &st) < 0)
+                        return -errno;
+                if (settled(seen, path, fd, &st, now_usec(CLOCK_REALTIME)))
+                        break;
+                if (now_usec(CLOCK_MONOTONIC) >= deadline) {
+                        config_error_at_line(p, NULL, 0, "still being changed after %u s; not read",
+                                             CONFIG_SETTLE_MAX_USEC / 1000000U);
+                        return -EAGAIN;
+                }
+                sleep_usec(config_settle_usec / 5);
+        }
         if (!S_ISREG(st.st_mode)) {
-                config_error_at_line(p, 0, "not a regular file");
+                config_error_at_line(p, NULL, 0, "not a regular file");
                 return -EINVAL;
         }
         if ((uint64_t) st.st_size > CONFIG_FILE_MAX) {
-                config_error_at_line(p, 0, "larger than %u bytes", CONFIG_FILE_MAX);
+                config_error_at_line(p, NULL, 0, "larger than %u bytes", CONFIG_FILE_MAX);
                 return -EFBIG;
         }
         if (strict_modes) {
@@ -1509,58 +1627,100 @@ static int read_config_text(ConfigParser *p, const char *path, bool strict_modes
                 if (r < 0) {
                         /* Name the real path, not the /proc alias. */
                         if (st.st_uid != 0 && st.st_uid != geteuid())
-                                config_error_at_line(p, 0,
+                                config_error_at_line(p, NULL, 0,
                                                      "owned by uid %u, not root; refusing to trust it (fix: chown root:root %s)",
                                                      (unsigned) st.st_uid, path);
                         else
-                                config_error_at_line(p, 0,
+                                config_error_at_line(p, NULL, 0,
                                                      "writable by group or others (mode %04o); refusing to trust it (fix: chmod go-w %s)",
                                                      (unsigned) (st.st_mode & 07777), path);
                         return r;
                 }
         }
-        /* Mapped, not copied: the parse walks the text front to back and gives pages back
-         * behind it (text_release), so a big file does not sit in memory next to the model.
-         * One zero page more than the file makes the text NUL-terminated even when its size
-         * is a multiple of the page size. */
-        size_t len = (size_t) st.st_size, page = (size_t) sysconf(_SC_PAGESIZE);
-        size_t maplen = (len / page + 1) * page;
-        char *text = mmap(NULL, maplen, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        /* One byte more than the file, to see it grow; zero-filled, so NUL-terminated. */
+        size_t len = (size_t) st.st_size, page = (size_t) sysconf(_SC_PAGESIZE), got = 0;
+        size_t maplen = ((len + 1) / page + 1) * page;
+        char *text = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (text == MAP_FAILED)
                 return -errno;
-        if (len > 0 && mmap(text, len, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0) == MAP_FAILED) {
-                int r = -errno;
-                munmap(text, maplen);
-                return r;
+        ConfigText t = { .fd = TAKE_FD(fd), .st = st, .text = text, .len = len, .maplen = maplen };
+        for (;;) {
+                ssize_t n = read(t.fd, text + got, len + 1 - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        int r = -errno;
+                        config_error_at_line(p, NULL, 0, "cannot read: %s", strerror(errno));
+                        text_done(&t);
+                        return r;
+                }
+                got += (size_t) n;
+                if (n == 0 || got > len)
+                        break;
         }
+        if (got != len) {
+                config_error_at_line(p, NULL, 0, "changed while it was read");
+                text_done(&t);
+                return -EAGAIN;
+        }
+        text[len] = 0;
         if (memchr(text, 0, len)) {
-                munmap(text, maplen);
-                config_error_at_line(p, 0, "contains a NUL byte");
+                config_error_at_line(p, NULL, 0, "contains a NUL byte");
+                text_done(&t);
                 return -EINVAL;
         }
-        *ret = (ConfigText) { .text = text, .len = len, .maplen = maplen };
+        *ret = t;
         return 0;
 }
 
-/* Pages of the text before offset are not needed any more. */
-static void text_release(const ConfigText *t, size_t offset) {
-        size_t page = (size_t) sysconf(_SC_PAGESIZE);
-        size_t end = MIN(offset, t->len) / page * page;
-        if (end > 0)
-                (void) madvise(t->text, end, MADV_DONTNEED);
+/* Whether the file still is what was read (fstat before and after). */
+static int text_check_unchanged(ConfigParser *p, const ConfigText *t) {
+        struct stat st;
+        if (fstat(t->fd, &st) < 0)
+                return -errno;
+        if (stat_same(&st, &t->st))
+                return 0;
+        config_error_at_line(p, NULL, 0, "changed while it was read");
+        return -EAGAIN;
 }
 
-static void text_unmap(ConfigText *t) {
-        if (t->text)
-                munmap(t->text, t->maplen);
-        t->text = NULL;
+/* Files pulled in with @include are configuration too: the same strict modes apply, and
+ * they must have settled before the read began (libconfig reads them itself, with stdio,
+ * so a change only makes a bad read: -EAGAIN, to read everything again). */
+static int check_included_files(ConfigParser *p, const config_t *cfg, SeenList *seen, uint64_t read_start) {
+        int ret = 0;
+        for (unsigned i = 0; i < cfg->num_filenames; i++) {
+                _cleanup_free_ char *m = NULL;
+                const char *f = included_file(p, cfg->filenames[i]);
+                struct stat st;
+                if (!f)
+                        continue;
+                if (p->strict_modes && config_check_file_trust(f, &m) < 0) {
+                        config_error_at_line(p, f, 1, "%s", m ? m : "cannot check this included file");
+                        ret = ret ?: -EPERM;
+                        continue;
+                }
+                _cleanup_close_ int fd = open(f, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0 || fstat(fd, &st) < 0) {
+                        config_error_at_line(p, f, 0, "cannot read: %s", strerror(errno));
+                        ret = -EAGAIN;
+                } else if (!settled(seen, f, fd, &st, read_start)) {
+                        /* Seen only if it is still so at the deadline. */
+                        config_error_at_line(p, f, 0, "still being changed after %u s; not read",
+                                             CONFIG_SETTLE_MAX_USEC / 1000000U);
+                        ret = -EAGAIN;
+                }
+        }
+        return ret;
 }
 
 /* A long `secrets` list makes a big libconfig tree (about 2 KiB a secret). To keep memory
  * small, the main file is scanned for the top-level list (lexically only: strings,
  * comments, brackets), and libconfig then parses the rest of the file, with the list
  * emptied, and each element of the list on its own. Anything unusual (an @include, a
- * second `secrets`, unbalanced brackets) and the whole file goes to libconfig as it is. */
+ * second `secrets`, unbalanced brackets, an empty element) and the whole file goes to
+ * libconfig as it is; so does a file in which the split finds a syntax error, so that both
+ * ways give the same errors. */
 typedef struct Span {
         size_t start, end; /* [start, end) of an element's text */
         unsigned line;     /* the line start is on */
@@ -1658,7 +1818,11 @@ static bool split_secrets(const char *t, SecretsSplit *ret) {
                                 if (t[j] == '@')
                                         goto no;
                                 if (d == 0 && (t[j] == ',' || t[j] == ')')) {
-                                        if (any || t[j] == ',') {
+                                        /* An empty element, as in `( , x )` or `( x, )`:
+                                         * libconfig's to report. */
+                                        if (!any && (t[j] == ',' || sp.n > 0))
+                                                goto no;
+                                        if (any) {
                                                 if (sp.n == cap) {
                                                         cap = cap ? cap * 2 : 64;
                                                         Span *m = reallocarray(sp.elems, cap, sizeof(Span));
@@ -1708,39 +1872,47 @@ no:
 }
 
 /* The configuration text with [from, to) read as blanks, line breaks kept (so that line
- * numbers stay right). */
+ * numbers stay right). Read from the file again, so that the text is not held meanwhile. */
 typedef struct BlankedText {
-        const ConfigText *mapped;
-        const char *text;
+        int fd;
         size_t len, pos, from, to;
 } BlankedText;
 
 static ssize_t blanked_read(void *cookie, char *buf, size_t size) {
         BlankedText *b = cookie;
-        size_t n = MIN(size, b->len - b->pos);
-        for (size_t i = 0; i < n; i++, b->pos++)
-                buf[i] = b->pos >= b->from && b->pos < b->to && b->text[b->pos] != '\n' ? ' ' : b->text[b->pos];
-        text_release(b->mapped, b->pos);
-        return (ssize_t) n;
+        ssize_t n = pread(b->fd, buf, MIN(size, b->len - b->pos), (off_t) b->pos);
+        /* A file cut short reads as ending early; the check after the parse rejects it. */
+        if (n <= 0)
+                return n < 0 ? -1 : 0;
+        for (ssize_t i = 0; i < n; i++, b->pos++)
+                if (b->pos >= b->from && b->pos < b->to && buf[i] != '\n')
+                        buf[i] = ' ';
+        return n;
 }
 
 static void report_syntax_error(ConfigParser *p, config_t *cfg) {
-        const char *ef = config_error_file(cfg);
         const char *text = config_error_text(cfg);
-        config_error_at_line(p, (unsigned) config_error_line(cfg) + p->line_offset, "%s%s%s%s",
-                             strstr(text, "syntax error") ? "" : "syntax error: ", text,
-                             ef && !streq(ef, p->path) ? " in " : "", ef && !streq(ef, p->path) ? ef : "");
+        p->syntax_error = true;
+        config_error_at_line(p, included_file(p, config_error_file(cfg)),
+                             (unsigned) config_error_line(cfg) + p->line_offset, "%s%s",
+                             strstr(text, "syntax error") ? "" : "syntax error: ", text);
 }
 
-/* One element of the secrets list, parsed by libconfig on its own. */
-static void parse_secret_text(ConfigParser *p, const char *text, const Span *e, Config *c, SecretConfig *sec) {
-        _cleanup_free_ char *buf = NULL;
+/* One element of the secrets list, read again from the file and parsed by libconfig on its
+ * own. */
+static void parse_secret_text(ConfigParser *p, int fd, const Span *e, Config *c, SecretConfig *sec) {
+        size_t n = e->end - e->start;
+        _cleanup_free_ char *buf = malloc(n + 6);
         config_t cfg;
 
         sec->line = e->line;
         sec->refresh_interval_usec = c->daemon.refresh_interval_usec;
-        if (asprintf(&buf, "x=(%.*s);", (int) (e->end - e->start), text + e->start) < 0)
+        if (!buf)
                 return;
+        memcpy(buf, "x=(", 3);
+        ssize_t got = pread(fd, buf + 3, n, (off_t) e->start);
+        /* Cut short: an empty element, a syntax error; the check after the parse tells why. */
+        memcpy(buf + 3 + MAX(got, 0), ");", 3);
         config_init(&cfg);
         config_set_options(&cfg, 0);
         p->line_offset = e->line - 1;
@@ -1750,8 +1922,10 @@ static void parse_secret_text(ConfigParser *p, const char *text, const Span *e, 
                 const config_setting_t *l = config_lookup(&cfg, "x");
                 if (l && config_setting_length(l) == 1)
                         parse_secret(p, config_setting_get_elem(l, 0), c, sec);
-                else
-                        config_error_at_line(p, e->line, "syntax error");
+                else {
+                        p->syntax_error = true;
+                        config_error_at_line(p, NULL, e->line, "syntax error");
+                }
         }
         p->line_offset = 0;
         config_destroy(&cfg);
@@ -1759,22 +1933,13 @@ static void parse_secret_text(ConfigParser *p, const char *text, const Span *e, 
                 sec->name = strdup("?");
 }
 
-
-int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_errors) {
-        ConfigParser p = { .path = path, .strict_modes = strict_modes };
-        _cleanup_config_ Config *c = calloc(1, sizeof(Config));
-        _cleanup_free_ char *dir = NULL;
-        ConfigText mapped = { 0 };
-        const char *text;
-        _cleanup_fclose_ FILE *f = NULL;
-        SecretsSplit split = { 0 };
-        bool streamed = false;
-        config_t cfg;
-        int r;
-
+static Config *config_new(const char *path) {
+        Config *c = calloc(1, sizeof(Config));
         if (!c)
-                return -ENOMEM;
+                return NULL;
         c->path = strdup(path);
+        if (!c->path)
+                return config_free(c);
         c->daemon = (DaemonConfig) {
                 .refresh_interval_usec = DEFAULT_REFRESH_INTERVAL,
                 .max_concurrent_requests = DEFAULT_MAX_CONCURRENT,
@@ -1788,119 +1953,192 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
                 .renew_deadline_usec = DEFAULT_RENEW_DEADLINE,
                 .retry_period_usec = DEFAULT_RETRY_PERIOD,
         };
+        return c;
+}
 
-        r = read_config_text(&p, path, strict_modes, &mapped);
-        if (r < 0)
-                goto finish;
-        text = mapped.text;
-        streamed = split_secrets(text, &split);
-        text_release(&mapped, mapped.len);
-        /* libconfig reads through a stream, not a copy of the text; when streamed it sees
-         * `secrets = ( )`, and the elements come one by one below. */
-        BlankedText bt = { .mapped = &mapped, .text = text, .len = mapped.len, .from = streamed ? split.open + 1 : 0,
-                           .to = streamed ? split.close : 0 };
-        f = fopencookie(&bt, "r", (cookie_io_functions_t) { .read = blanked_read });
-        if (!f) {
-                r = -errno;
-                goto finish;
+static void check_names_unique(ConfigParser *p, Config *c) {
+        /* A sorted copy of pointers: a quadratic scan is too slow at 100k secrets. */
+        if (c->n_secrets < 2)
+                return;
+        _cleanup_free_ SecretConfig **v = calloc(c->n_secrets, sizeof(SecretConfig *));
+        if (!v)
+                return;
+        for (size_t i = 0; i < c->n_secrets; i++)
+                v[i] = &c->secrets[i];
+        qsort(v, c->n_secrets, sizeof(*v), secret_ptr_cmp);
+        for (size_t i = 1; i < c->n_secrets; i++) {
+                /* An invalid or missing name ("?") is reported already. */
+                if (!v[i]->name || !v[i - 1]->name || !streq(v[i]->name, v[i - 1]->name) ||
+                    !config_name_valid(v[i]->name))
+                        continue;
+                /* In file order: the later one is the duplicate. */
+                const SecretConfig *a = v[i - 1], *b = v[i];
+                if (a > b)
+                        a = v[i], b = v[i - 1];
+                char w[PATH_MAX + 32];
+                if (streq_ptr(a->file, b->file))
+                        config_error_at_line(p, b->file, b->line, "secret name '%s' is used twice (lines %u and %u)",
+                                             b->name, a->line, b->line);
+                else
+                        config_error_at_line(p, b->file, b->line, "secret name '%s' is used twice (also at %s)",
+                                             b->name, other_place(b->file, a->file, a->line, w, sizeof(w)));
         }
+}
+
+/* Parses the text into a new model: the secrets list element by element when split, else
+ * the whole file at once. */
+static int parse_config_text(ConfigParser *p, const ConfigText *t, const SecretsSplit *split, SeenList *seen,
+                             Config **ret) {
+        _cleanup_config_ Config *c = config_new(p->path);
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        config_t cfg;
+        int r = 0;
+
+        if (!c)
+                return -ENOMEM;
+        /* libconfig reads through a stream; when split it sees `secrets = ( )`, and the
+         * elements come one by one below. */
+        BlankedText bt = { .fd = t->fd, .len = t->len, .from = split ? split->open + 1 : 0,
+                           .to = split ? split->close : 0 };
+        f = fopencookie(&bt, "r", (cookie_io_functions_t) { .read = blanked_read });
+        if (!f)
+                return -errno;
 
         config_init(&cfg);
         config_set_options(&cfg, 0);
         /* @include "x" is relative to the including file's directory. */
-        dir = strdup(path);
+        dir = strdup(p->path);
         if (dir && strrchr(dir, '/')) {
                 *strrchr(dir, '/') = 0;
                 config_set_include_dir(&cfg, *dir ? dir : "/");
         }
+        uint64_t read_start = now_usec(CLOCK_REALTIME);
         if (!config_read(&cfg, f)) {
-                report_syntax_error(&p, &cfg);
+                report_syntax_error(p, &cfg);
                 config_destroy(&cfg);
-                r = -EINVAL;
-                goto finish;
+                return -EINVAL;
+        }
+        r = check_included_files(p, &cfg, seen, read_start);
+        if (r < 0) {
+                config_destroy(&cfg);
+                return r;
         }
 
         const config_setting_t *root = config_root_setting(&cfg);
-        if (strict_modes)
-                check_included_files(&p, root);
         static const char *const keys[] = { "daemon", "stores", "kubernetes", "secrets", NULL };
-        config_check_keys(&p, root, keys);
-        parse_daemon(&p, member(root, "daemon"), &c->daemon);
-        parse_stores(&p, member(root, "stores"), c);
-        parse_kubernetes(&p, member(root, "kubernetes"), &c->kubernetes);
+        config_check_keys(p, root, keys);
+        parse_daemon(p, member(root, "daemon"), &c->daemon);
+        parse_stores(p, member(root, "stores"), c);
+        parse_kubernetes(p, member(root, "kubernetes"), &c->kubernetes);
 
         const config_setting_t *list = member(root, "secrets");
-        if (streamed) {
-                /* Everything the main tree held is in the model now. */
-                config_destroy(&cfg);
-                config_init(&cfg);
-                list = NULL;
-                if (split.n > CONFIG_SECRETS_MAX)
-                        config_error_at_line(&p, split.elems[0].line, "too many secrets (%zu; at most %u)", split.n,
-                                             CONFIG_SECRETS_MAX);
-                else {
-                        c->secrets = calloc(split.n + 1, sizeof(SecretConfig));
-                        for (size_t i = 0; c->secrets && i < split.n; i++) {
-                                parse_secret_text(&p, text, &split.elems[i], c, &c->secrets[c->n_secrets++]);
-                                text_release(&mapped, split.elems[i].end);
+        if (list && expect_type(p, list, CONFIG_TYPE_LIST, "secrets")) {
+                size_t n = split ? split->n : (size_t) config_setting_length(list);
+                if (n > CONFIG_SECRETS_MAX)
+                        config_error(p, list, "too many secrets (%zu; at most %u)", n, CONFIG_SECRETS_MAX);
+                else if ((c->secrets = calloc(n + 1, sizeof(SecretConfig)))) {
+                        if (split) {
+                                /* Everything the main tree held is in the model now. */
+                                config_destroy(&cfg);
+                                config_init(&cfg);
                         }
-                }
-        } else if (list && expect_type(&p, list, CONFIG_TYPE_LIST, "secrets")) {
-                int n = config_setting_length(list);
-                if ((unsigned) n > CONFIG_SECRETS_MAX)
-                        config_error(&p, list, "too many secrets (%d; at most %u)", n, CONFIG_SECRETS_MAX);
-                else {
-                        c->secrets = calloc((size_t) n + 1, sizeof(SecretConfig));
-                        for (int i = 0; c->secrets && i < n; i++) {
+                        for (size_t i = 0; i < n && !p->syntax_error; i++) {
                                 SecretConfig *sec = &c->secrets[c->n_secrets++];
-                                parse_secret(&p, config_setting_get_elem(list, (unsigned) i), c, sec);
+                                if (split)
+                                        parse_secret_text(p, t->fd, &split->elems[i], c, sec);
+                                else
+                                        parse_secret(p, config_setting_get_elem(list, (unsigned) i), c, sec);
                         }
                 }
         }
-        /* Duplicate names: sort-free O(n log n) would need an index; a hash-free quadratic scan
-         * is too slow at 100k secrets, so compare against a sorted copy of pointers. */
-        if (c->n_secrets > 1) {
-                _cleanup_free_ SecretConfig **v = calloc(c->n_secrets, sizeof(SecretConfig *));
-                if (v) {
-                        for (size_t i = 0; i < c->n_secrets; i++)
-                                v[i] = &c->secrets[i];
-                        qsort(v, c->n_secrets, sizeof(*v), secret_ptr_cmp);
-                        for (size_t i = 1; i < c->n_secrets; i++)
-                                if (v[i]->name && v[i - 1]->name && streq(v[i]->name, v[i - 1]->name))
-                                        config_error_at_line(&p, MAX(v[i]->line, v[i - 1]->line),
-                                                             "secret name '%s' is used twice (lines %u and %u)",
-                                                             v[i]->name, MIN(v[i]->line, v[i - 1]->line),
-                                                             MAX(v[i]->line, v[i - 1]->line));
-                }
-        }
-        check_targets_unique(&p, c);
-        bool needs_kube = false;
+        config_destroy(&cfg);
+        if (p->syntax_error)
+                return -EINVAL;
+        check_names_unique(p, c);
+        check_targets_unique(p, c);
         for (size_t i = 0; i < c->n_secrets; i++)
                 if (c->secrets[i].kubernetes && c->secrets[i].kubernetes->creation_policy != CREATION_NONE)
-                        needs_kube = true;
-        if (needs_kube)
-                c->kubernetes.present = true;
-        config_destroy(&cfg);
-
+                        c->kubernetes.present = true;
         r = fill_defaults(c);
-        if (r >= 0 && p.n_errors > 0)
-                r = -EINVAL;
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
 
-finish:
+static int load_once(ConfigParser *p, SeenList *seen, uint64_t deadline, Config **ret) {
+        ConfigText t = { .fd = -1 };
+        SecretsSplit split = { 0 };
+        Config *c = NULL;
+
+        int r = read_config_text(p, p->path, p->strict_modes, seen, deadline, &t);
+        if (r < 0)
+                return r;
+        bool streamed = split_secrets(t.text, &split);
+        text_unmap(&t);
+        r = parse_config_text(p, &t, streamed ? &split : NULL, seen, &c);
+        if (streamed && p->syntax_error) {
+                /* Report what libconfig finds in the whole file, as it would without the split. */
+                strv_free(p->errors);
+                p->errors = NULL;
+                p->n_errors = 0;
+                p->syntax_error = false;
+                c = config_free(c);
+                r = parse_config_text(p, &t, NULL, seen, &c);
+        }
         free(split.elems);
-        text_unmap(&mapped);
-        if (r >= 0 && p.n_errors == 0) {
-                *ret = TAKE_PTR(c);
+        /* Whatever was parsed, a file that changed meanwhile is not what the user wrote. */
+        int k = text_check_unchanged(p, &t);
+        text_done(&t);
+        if (k < 0) {
+                config_free(c);
+                return k;
+        }
+        if (r >= 0 && p->n_errors > 0)
+                r = -EINVAL;
+        if (r < 0) {
+                config_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_errors) {
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + CONFIG_SETTLE_MAX_USEC;
+        ConfigParser p = { .path = path, .strict_modes = strict_modes };
+        SeenList seen = { 0 };
+        Config *c = NULL;
+        int r;
+
+        /* A file (or an @include'd one) changed while it was read: read it again once it has
+         * settled, until the deadline. */
+        for (;;) {
+                r = load_once(&p, &seen, deadline, &c);
+                if (r != -EAGAIN || now_usec(CLOCK_MONOTONIC) >= deadline)
+                        break;
+                strv_free(p.errors);
+                strv_free(p.included);
+                p = (ConfigParser) { .path = path, .strict_modes = strict_modes };
+                sleep_usec(config_settle_usec / 5);
+        }
+        seen_list_done(&seen);
+        if (r >= 0) {
+                /* The model points to the names of the included files. */
+                c->included = TAKE_PTR(p.included);
+                *ret = c;
                 if (ret_errors)
                         *ret_errors = calloc(1, sizeof(char *));
                 strv_free(p.errors);
                 return 0;
         }
+        strv_free(p.included);
         if (p.n_errors == 0)
-                config_error_at_line(&p, 0, "%s", strerror(r < 0 ? -r : EINVAL));
+                config_error_at_line(&p, NULL, 0, "%s", strerror(-r));
         if (ret_errors)
                 *ret_errors = p.errors;
         else
                 strv_free(p.errors);
-        return r < 0 ? r : -EINVAL;
+        return r;
 }

@@ -19,6 +19,13 @@
 #endif
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/secretsyncd/secretsyncd.conf"
 #define TEMPLATE_FILE_MAX (1024U * 1024U)
+/* A configuration file is read only once it has settled: not changed for CONFIG_SETTLE_USEC
+ * (a file rewritten in place reads as empty or cut short until its writer is done). Waiting
+ * for that is bounded by CONFIG_SETTLE_MAX_USEC; after that the load fails. */
+#define CONFIG_SETTLE_USEC (100U * 1000U)
+#define CONFIG_SETTLE_MAX_USEC (2U * 1000U * 1000U)
+/* CONFIG_SETTLE_USEC; the fuzzers, which write a file and load it at once, set 0. */
+extern unsigned config_settle_usec;
 
 typedef struct Store Store;
 
@@ -60,6 +67,7 @@ typedef struct FileTarget {
         mode_t mode;
         char **on_change; /* argv, NULL-terminated; NULL if none */
         uint64_t on_change_timeout_usec;
+        const char *file; /* where it is set: NULL for the main file, else an @include'd one */
         unsigned line;
 } FileTarget;
 
@@ -86,6 +94,7 @@ typedef struct KubeTarget {
         char **labels;      /* "key=value" */
         char **annotations; /* "key=value" */
         char **rollout_restart;
+        const char *file;
         unsigned line;
 } KubeTarget;
 
@@ -101,6 +110,7 @@ typedef struct SecretConfig {
         KubeTarget *kubernetes; /* NULL: no Kubernetes target */
         FileTarget *files;
         size_t n_files;
+        const char *file;
         unsigned line;
 } SecretConfig;
 
@@ -129,6 +139,7 @@ typedef struct DaemonConfig {
 
 typedef struct Config {
         char *path;
+        char **included; /* the @include'd files, as they can be opened; the model points here */
         DaemonConfig daemon;
         Store **stores;
         size_t n_stores;
@@ -143,7 +154,9 @@ typedef struct ConfigParser {
         char **errors;
         size_t n_errors;
         bool strict_modes;
+        bool syntax_error;
         unsigned line_offset; /* lines before the text libconfig is parsing now */
+        char **included;      /* names of @include'd files, resolved (see setting_file()) */
 } ConfigParser;
 
 /* Parse and validate. On failure returns -EINVAL (or -errno for I/O), and the messages are

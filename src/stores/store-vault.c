@@ -108,6 +108,9 @@ static int vault_parse_config(Store *s, ConfigParser *p, const config_setting_t 
         }
         while (v->mount && *v->mount && v->mount[strlen(v->mount) - 1] == '/')
                 v->mount[strlen(v->mount) - 1] = 0;
+        if (v->mount && !*v->mount)
+                config_error(p, config_setting_get_member(g, "mount"),
+                             "store '%s': 'mount' must name a secrets engine, like \"secret\", not only '/'", s->name);
         config_get_int(p, g, "kv_version", 1, 2, &v->kv_version);
         v->timeout_usec = 60 * USEC_PER_SEC;
         if (config_get_duration(p, g, "timeout", &v->timeout_usec) > 0 && v->timeout_usec < 100 * USEC_PER_MSEC)

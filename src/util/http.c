@@ -2,7 +2,9 @@
 #include "util/http.h"
 
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -13,6 +15,52 @@
 
 #define DEFAULT_CONNECT_TIMEOUT_USEC (10ULL * 1000000ULL)
 #define DEFAULT_TIMEOUT_USEC (60ULL * 1000000ULL)
+
+static bool host_is_loopback(const char *host) {
+        struct in_addr a4;
+        struct in6_addr a6;
+        char b[INET6_ADDRSTRLEN + 2];
+        size_t n = strlen(host);
+
+        if (strcasecmp(host, "localhost") == 0)
+                return true;
+        if (inet_pton(AF_INET, host, &a4) == 1)
+                return (ntohl(a4.s_addr) >> 24) == 127;
+        if (n < 3 || n >= sizeof(b) || host[0] != '[' || host[n - 1] != ']')
+                return false;
+        memcpy(b, host + 1, n - 2);
+        b[n - 2] = 0;
+        return inet_pton(AF_INET6, b, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+bool http_url_allowed(const char *url) {
+        static const CURLUPart refused[] = { CURLUPART_USER, CURLUPART_PASSWORD, CURLUPART_OPTIONS,
+                                             CURLUPART_QUERY, CURLUPART_FRAGMENT };
+        CURLU *u = curl_url();
+        char *scheme = NULL, *host = NULL;
+        bool ok = false;
+
+        if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+            curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
+                goto out;
+        for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+                char *x = NULL;
+                CURLUcode c = curl_url_get(u, refused[i], &x, 0);
+                curl_free(x);
+                if (c == CURLUE_OK)
+                        goto out;
+        }
+        if (strcasecmp(scheme, "https") == 0)
+                ok = true;
+        else if (strcasecmp(scheme, "http") == 0)
+                ok = host_is_loopback(host);
+out:
+        curl_free(scheme);
+        curl_free(host);
+        curl_url_cleanup(u);
+        return ok;
+}
 
 struct HttpContext {
         sd_event *event;

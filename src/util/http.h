@@ -63,6 +63,12 @@ typedef struct HttpResponse {
 
 typedef void (*http_done_cb)(const HttpResponse *r, void *userdata);
 
+/* Whether url may name a store's server: https:// with a host, or plain http:// only to a
+ * loopback host (127.0.0.0/8, [::1], localhost), so that a token never crosses a network in
+ * clear text. The URL is parsed as libcurl will parse it; user info, a query or a fragment
+ * are refused (a base URL has none, and they are the usual ways to disguise a host). */
+bool http_url_allowed(const char *url);
+
 int http_context_new(sd_event *e, unsigned max_in_flight, HttpContext **ret);
 HttpContext *http_context_free(HttpContext *ctx);
 void http_context_set_limit(HttpContext *ctx, unsigned max_in_flight);

@@ -10,10 +10,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char path[] = "/tmp/fuzz-config.XXXXXX";
+        config_settle_usec = 0; /* the file is written just before */
         int fd = mkstemp(path);
         if (fd < 0)
                 return 0;
-        if (write(fd, data, size) == (ssize_t) size) {
+        /* Closed before the load: a file open for writing has not settled. */
+        bool written = write(fd, data, size) == (ssize_t) size;
+        close(fd);
+        if (written) {
                 Config *c = NULL;
                 char **errors = NULL;
                 if (config_load(path, false, &c, &errors) >= 0) {
@@ -26,7 +30,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
                 strv_free(errors);
         }
-        close(fd);
         unlink(path);
         return 0;
 }

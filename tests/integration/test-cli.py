@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Command line: --help, --version, usage errors, --check-config, --dump-config, strict modes."""
 import os
+import shutil
+import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lib import (CHIMERA_VALUES, Scratch, check, done, fake_store, no_secrets_in, require_daemon, run)
+from lib import (CHIMERA_VALUES, Daemon, Scratch, check, done, fake_store, no_secrets_in, require_daemon, run)
 
 require_daemon()
 s = Scratch()
@@ -178,6 +181,67 @@ stores = {{ {fake_store()} }};
     r = run(["-c", tricky, "--check-config"])
     check(r.returncode == 2 and r.stderr.strip() == f"{tricky}:6: unknown setting 'bogus'",
           f"strings, comments and brackets inside secrets do not confuse the split ({r.stderr.strip()!r})")
+    # Plain http:// only to a loopback host, judged on the parsed URL, not a text prefix.
+    for url, ok in (("http://127.example.com:8200", False), ("http://localhost:x@vault.example.com", False),
+                    ("http://localhost.evil:8200", False), ("http://127.0.0.1:8200", True),
+                    ("http://[::1]:8200", True), ("http://localhost:8200", True)):
+        conf = s.write_config(f"""stores = {{ v = {{ type = "vault"; server = "{url}";
+  auth = {{ method = "token"; token_file = "{s.p('no-token')}"; }}; }}; }};
+secrets = ( );
+""", name="url.conf")
+        r = run(["-c", conf, "--check-config"])
+        if ok:
+            check(r.returncode == 0, f"--check-config accepts {url} ({r.stderr.strip()})")
+        else:
+            check(r.returncode == 2 and f'{conf}:1: store \'v\': server "{url}" must be an https:// URL' in r.stderr,
+                  f"--check-config refuses {url}, naming file and line")
+
+    # --log-level and daemon.log_level: info lines ("wrote ...") shown or hidden; errors always.
+    def levels_config(level):
+        return s.write_config(f"""daemon = {{ log_level = "{level}"; }};
+stores = {{ {fake_store()} }};
+secrets = (
+  {{ name = "good"; store = "demo";
+     data = ( {{ secret_key = "p"; remote_ref = {{ key = "chimera/redis-password"; property = "password"; }}; }} );
+     files = ( {{ path = "{s.p('lv', 'good.env')}"; format = "env"; }} ); }},
+  {{ name = "bad"; store = "demo";
+     data = ( {{ secret_key = "p"; remote_ref = {{ key = "chimera/no-such-key"; }}; }} );
+     files = ( {{ path = "{s.p('lv', 'bad.env')}"; format = "env"; }} ); }}
+);
+""", name="levels.conf")
+
+    def once(level, args=()):
+        shutil.rmtree(s.p("lv"), ignore_errors=True)
+        return run(["-c", levels_config(level), "--once"] + list(args)).stderr
+
+    out = once("info")
+    check("[info]" in out and "wrote" in out and "[error]" in out, "log_level info: info and error lines shown")
+    out = once("warning")
+    check("[info]" not in out and "wrote" not in out and "[error]" in out and "no-such-key" in out,
+          "daemon.log_level = \"warning\" hides info lines, keeps errors")
+    out = once("warning", ["--log-level", "info"])
+    check("[info]" in out and "wrote" in out, "--log-level info overrides daemon.log_level = \"warning\"")
+    out = once("warning", ["--log-level", "debug"])
+    check("[info]" in out and "wrote" in out, "--log-level debug shows info lines too")
+    out = once("info", ["--log-level", "err"])
+    check("[info]" not in out and "[error]" in out, "--log-level err overrides daemon.log_level = \"info\"")
+
+    # On reload, a changed daemon.log_level applies, unless --log-level was given.
+    for args, shown in (((), True), (("--log-level", "warning"), False)):
+        shutil.rmtree(s.p("lv"), ignore_errors=True)
+        d = Daemon(levels_config("warning"), s, args=args)
+        try:
+            d.wait_log("[error]")
+            time.sleep(0.3)
+            check("[info]" not in d.output(), f"daemon {' '.join(args)} with log_level warning: no info lines")
+            levels_config("info")
+            d.signal(signal.SIGHUP)
+            time.sleep(0.5)
+            d.signal(signal.SIGUSR1)
+            got = d.wait_log("up to date", timeout=5)
+            check(got == shown, f"after a reload to log_level info, info lines {'shown' if shown else 'still hidden: --log-level wins'}")
+        finally:
+            d.stop()
 finally:
     s.cleanup()
 done()
