@@ -12,6 +12,7 @@ static const StoreVTable *const store_registry[] = {
         &store_vault_vtable,
         &store_aws_vtable,
         &store_azure_vtable,
+        &store_gcp_vtable,
 };
 
 const StoreVTable *store_vtable_find(const char *type) {
