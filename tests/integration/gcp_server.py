@@ -345,8 +345,8 @@ class GcpServer:
         if not versions:
             self.reads.append((secret, version, 404))
             return google_error(h, 404, "NOT_FOUND", "Secret [%s] not found or has no versions." % base)
-        if version == "latest":
-            idx = max((i for i, v in enumerate(versions) if v["state"] == "ENABLED"), default=None)
+        if version == "latest":  # the most recently created version, whatever its state
+            idx = len(versions) - 1
         else:
             idx = int(version) - 1 if version.isdigit() and 0 < int(version) <= len(versions) else None
         if idx is None:
