@@ -3,14 +3,16 @@
 # everything is already there. debhelper and dpkg-dev build the .deb that
 # tests/integration/test-package.sh installs; lintian and rpm serve packaging/build-deb.sh
 # and packaging/build-rpm.sh. strace shows tests/integration/test-write-order.py the order of
-# the system calls that replace a target (fsync, fchown, fchmod, rename).
+# the system calls that replace a target (fsync, fchown, fchmod, rename). nodejs (with its
+# npm) runs the Azure and Google client libraries that prove the cloud stand-ins
+# (tests/integration/test-azure-sdk.py, test-gcp-sdk.py; npm ci installs them).
 set -e
 #   tests/install-deps.sh          everything the tests, fuzzing and packaging need
 #   tests/install-deps.sh --build  only what building the daemon needs (the demo)
 PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
       libcurl4-openssl-dev libjson-c-dev libssl-dev libsystemd-dev libconfig-dev libyaml-dev"
 [ "${1:-}" = --build ] || PKGS="$PKGS check
-      python3 python3-hvac openssl systemd dbus util-linux procps time groff-base strace
+      python3 python3-hvac openssl nodejs systemd dbus util-linux procps time groff-base strace
       clang libclang-rt-14-dev
       debhelper dpkg-dev lintian rpm xz-utils"
 missing=""
