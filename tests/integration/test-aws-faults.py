@@ -38,12 +38,12 @@ def cred(name, text):
     return path
 
 
-def config(auth, keys, name):
+def config(auth, keys, name, extra=""):
     entries = ", ".join(f"""{{ name = "{k.split('/')[1]}"; store = "aws";
        data = ( {{ secret_key = "v"; remote_ref = {{ key = "{k}"; }}; }} );
        files = ( {{ path = "{out}/{k.split('/')[1]}"; format = "raw"; key = "v"; }} ); }}""" for k in keys)
     return s.write_config(name=name, text=f"""
-stores = {{ aws = {{ type = "aws"; region = "{Moto.region}"; endpoint = "{moto.url}"; sts_endpoint = "{moto.url}";
+stores = {{ aws = {{ type = "aws"; region = "{Moto.region}"; endpoint = "{moto.url}"; sts_endpoint = "{moto.url}"; {extra}
                      auth = {{ {auth} }}; }}; }};
 secrets = ( {entries} );
 """)
@@ -100,6 +100,13 @@ try:
           and "HTTP 503 ServiceUnavailable" in r.stderr and "retries" in r.stderr,
           f"a lasting 503 fails after its retries, naming secret, store and code ({dt:.1f} s)")
     check(read("postgres") == "pg-Good-Pw1", "the last good file is left as it was")
+
+    # --- an answer that does not come in time
+    slow = config(static, ["chimera/postgres"], "slow.conf", 'timeout = "1s";')
+    r, n, dt = once(slow, {"action": GET, "count": -1, "delay_ms": 4000, "delay_only": True})
+    check(r.returncode == 1 and "timed out" in r.stderr and "chimera/postgres" in r.stderr and dt < 3.5,
+          f"the store's timeout ends a read that hangs ({dt:.1f} s for timeout = 1s)")
+    check(read("postgres") == "pg-Good-Pw1", "the file stays")
 
     # --- DecryptionFailure (KMS)
     r, n, _ = once(one, {"action": GET, "count": -1, "status": 400, "type": "DecryptionFailureException",
