@@ -40,6 +40,7 @@ struct GcpCredProvider {
         const GcpAuthConfig *cfg;
         HttpPool *pool;
         OAuthToken token;
+        uint64_t serial;
         Step step;
         HttpCall *call;
         json_object *ext;   /* the external_account file, while a token is acquired */
@@ -133,6 +134,7 @@ static void on_token(const HttpResponse *resp, void *userdata) {
         }
         oauth_token_clear(&p->token);
         p->token = t;
+        p->token.serial = ++p->serial;
         finish(p, 0, NULL);
 }
 
@@ -464,6 +466,7 @@ void gcp_credentials_get(GcpCredProvider *p, gcp_token_cb cb, void *userdata) {
                 acquire(p);
 }
 
-void gcp_credentials_invalidate(GcpCredProvider *p) {
-        oauth_token_clear(&p->token);
+void gcp_credentials_invalidate(GcpCredProvider *p, uint64_t serial) {
+        if (p->token.serial == serial)
+                oauth_token_clear(&p->token);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "stores/oauth.h"
 #include "util/http.h"
@@ -44,5 +45,6 @@ int gcp_credentials_new(const GcpAuthConfig *cfg, HttpPool *pool, GcpCredProvide
 GcpCredProvider *gcp_credentials_free(GcpCredProvider *p); /* waiters are dropped, not called */
 /* A token now (cached) or later from the event loop. */
 void gcp_credentials_get(GcpCredProvider *p, gcp_token_cb cb, void *userdata);
-/* Google refused the token: the next get obtains a new one. */
-void gcp_credentials_invalidate(GcpCredProvider *p);
+/* Google refused the token with this serial: unless a newer one is there already, the next
+ * get obtains a new one. */
+void gcp_credentials_invalidate(GcpCredProvider *p, uint64_t serial);

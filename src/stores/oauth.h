@@ -18,6 +18,7 @@ typedef struct OAuthToken {
         SecBuf *access_token;
         int64_t expires_at; /* seconds since the epoch */
         int64_t refresh_at; /* replaced from then on: 5 minutes early, or at half a short lifetime */
+        uint64_t serial;    /* set by the owner: which token a refused request carried */
 } OAuthToken;
 
 void oauth_token_clear(OAuthToken *t);

@@ -86,6 +86,7 @@ typedef struct AzureStore {
         char *scope;     /* from the challenge: "<resource>/.default"; NULL: not seen yet */
         char *ch_tenant; /* the tenant the challenge names */
         OAuthToken token;
+        uint64_t token_serial;
         HttpCall *token_call;
         AzureRead *probe; /* the read sent without a token to draw the challenge */
         bool auth_failed_said;
@@ -106,6 +107,7 @@ struct AzureRead {
         bool waiting;   /* for a token */
         bool retried;   /* a 401 with a token already replaced it once */
         bool with_token;
+        uint64_t token_serial; /* of the token sent */
         AzureRead *prev, *next;
 };
 
@@ -444,6 +446,7 @@ static void on_token(const HttpResponse *resp, void *userdata) {
                 auth_failed(a, r, "token from %s: %s", src, why ? why : strerror(-r));
                 return;
         }
+        a->token.serial = ++a->token_serial;
         token_done(a, src);
 }
 
@@ -669,10 +672,12 @@ static void on_read(const HttpResponse *resp, void *userdata) {
                         read_complete(r, k, msg, NULL, NULL);
                         return;
                 }
-                /* Expired or revoked: one new token, then this read again. */
+                /* Expired or revoked: one new token (unless another read already got
+                 * one since this read went out), then this read again. */
                 if (r->with_token) {
                         r->retried = true;
-                        oauth_token_clear(&a->token);
+                        if (r->token_serial == a->token.serial)
+                                oauth_token_clear(&a->token);
                 }
                 r->waiting = true;
                 kick(a);
@@ -727,6 +732,7 @@ static void read_send(AzureRead *r) {
         int k;
 
         r->with_token = a->token.access_token != NULL;
+        r->token_serial = a->token.serial;
         if (asprintf(&url, "%s/secrets/%s/%s?api-version=" AZURE_API_VERSION, a->vault_url, r->name,
                      r->version ? r->version : "") < 0)
                 url = NULL;

@@ -61,6 +61,7 @@ struct GcpRead {
         unsigned attempts;
         bool started;
         bool auth_retried;
+        uint64_t token_serial; /* of the token sent */
         GcpRead *start_next;
         GcpRead *prev, *next;
 };
@@ -264,7 +265,7 @@ static void on_answer(const HttpResponse *resp, void *userdata) {
         if (resp->status == 401 && !r->auth_retried) {
                 /* Expired or revoked: one new token, then this read again. */
                 r->auth_retried = true;
-                gcp_credentials_invalidate(g->creds);
+                gcp_credentials_invalidate(g->creds, r->token_serial);
                 read_start(r);
                 return;
         }
@@ -340,6 +341,7 @@ static void on_token(int error, const char *message, const OAuthToken *token, bo
         _cleanup_free_ char *url = NULL;
         _cleanup_erase_ char *auth = NULL;
         char *hdr[] = { NULL, NULL };
+        r->token_serial = token->serial;
         if (asprintf(&url, "%s/v1/%s:access", g->api, r->name) < 0)
                 url = NULL;
         if (asprintf(&auth, "Authorization: Bearer %s", secbuf_str(token->access_token)) < 0)
