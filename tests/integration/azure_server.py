@@ -23,10 +23,10 @@ import secrets
 import threading
 import time
 import urllib.parse
-import ssl
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import rsa_jwt
+from standin_http import StandinServer
 
 VAULT_RESOURCE = "https://vault.azure.net"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -94,14 +94,11 @@ class AzureServer:
                     return outer._token(self, parts[0], urllib.parse.parse_qs(self.body().decode()))
                 return self.reply(404, {"error": {"code": "NotFound", "message": "no route"}})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(tls_cert, tls_key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.url = "https://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.httpd = StandinServer(Handler, tls_cert, tls_key)
+        self.url = self.httpd.url
         # IMDS is plain http on the instance's link-local address.
-        self.imds_httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.imds_url = "http://127.0.0.1:%d" % self.imds_httpd.server_address[1]
+        self.imds_httpd = StandinServer(Handler)
+        self.imds_url = self.imds_httpd.url
 
     # ------------------------------------------------------------ set-up ----
 

@@ -24,13 +24,13 @@ import base64
 import json
 import os
 import secrets
-import ssl
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import rsa_jwt
+from standin_http import StandinServer
 
 PROJECT, PROJECT_NUMBER = "chimera-prod", "123456789012"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -112,14 +112,11 @@ class GcpServer:
                     return outer._generate(self, email, json.loads(body or b"{}"))
                 return google_error(self, 404, "NOT_FOUND", "no route for %s" % u.path)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(tls_cert, tls_key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.url = "https://127.0.0.1:%d" % self.httpd.server_address[1]
-        self.metadata_httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.metadata_host = "127.0.0.1:%d" % self.metadata_httpd.server_address[1]
-        self.metadata_url = "http://" + self.metadata_host
+        self.httpd = StandinServer(Handler, tls_cert, tls_key)
+        self.url = self.httpd.url
+        self.metadata_httpd = StandinServer(Handler)
+        self.metadata_url = self.metadata_httpd.url
+        self.metadata_host = self.metadata_url[len("http://"):]
         self.metadata_account = None
         self.subject_token = None  # what /subject-token serves (a URL-sourced credential)
 
