@@ -804,7 +804,8 @@ static int resolve_endpoint(const char *configured, const char *env_service, con
 static int aws_start(Store *s, const StoreContext *ctx) {
         AwsStore *a = (AwsStore *) s;
         const char *region = a->region ? a->region : env_region();
-        HttpPoolOptions o = { .ca_file = a->ca_file, .ca_pem = a->ca_pem };
+        HttpPoolOptions o = { .ca_file = a->ca_file, .ca_pem = a->ca_pem, .store_name = s->name,
+                              .store_type = s->vtable->name };
         char msg[512];
         int r;
 
