@@ -74,6 +74,9 @@ static int call(const char *request, json_object **ret_params, char **ret_error)
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
+                        /* The daemon may have answered (a refusal) and hung up: read that. */
+                        if (errno == EPIPE || errno == ECONNRESET)
+                                break;
                         fprintf(stderr, "secretsyncctl: cannot send to %s: %s\n", arg_socket, strerror(errno));
                         return -EXIT_FAILED;
                 }
