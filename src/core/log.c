@@ -86,7 +86,7 @@ int log_event(int priority, const LogEvent *ev, const char *format, ...) {
         char msg[2048];
         va_list ap;
 
-        bool observed = observer && ev && ev->secret;
+        bool observed = observer && ev && ev->action != LOG_ACTION_NONE;
         if (priority > max_level && !observed)
                 return ret;
 

@@ -65,7 +65,7 @@ const char *log_action_to_string(LogAction a);
  * so callers can `return log_event(...)`. */
 int log_event(int priority, const LogEvent *ev, const char *format, ...) _printf_(3, 4);
 
-/* One observer sees every event that names a secret, whatever the log level: what
+/* One observer sees every event (LogEvent with an action), whatever the log level: what
  * secretsyncctl status and the metrics report is built from the same events as the journal. */
 typedef void (*log_event_observer)(int priority, const LogEvent *ev, const char *message, void *userdata);
 void log_set_event_observer(log_event_observer fn, void *userdata);
