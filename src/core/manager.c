@@ -665,8 +665,9 @@ static void on_kube_written(const KubeWriteResult *r, void *userdata) {
         manager_maybe_exit(m);
 }
 
-/* Starts the Kubernetes write of a sync; true if the sync now waits for it. */
-static bool kube_write(SecretState *st, const SecretData *d, bool files_ok) {
+/* Starts the Kubernetes write of a sync; true if the sync now waits for it. A write that
+ * cannot even start fails the sync (*ok = false). */
+static bool kube_write(SecretState *st, const SecretData *d, bool *ok) {
         Manager *m = st->m;
         const SecretConfig *sec = st->cfg;
         _cleanup_free_ char *error = NULL;
@@ -678,7 +679,7 @@ static bool kube_write(SecretState *st, const SecretData *d, bool files_ok) {
         kube_target_name(sec->kubernetes, target, sizeof(target));
         r = kube_sink_get(m, &error);
         if (r >= 0) {
-                st->files_ok = files_ok;
+                st->files_ok = *ok;
                 r = kube_sink_write(m->kube, sec->name, sec->kubernetes, d, on_kube_written, st);
                 if (r >= 0)
                         return true;
@@ -687,7 +688,8 @@ static bool kube_write(SecretState *st, const SecretData *d, bool files_ok) {
                         .error = r };
         log_event(LOG_ERR, &ev, "secret '%s': cannot write Kubernetes Secret %s: %s", sec->name, target,
                   error ? error : strerror(-r));
-        return false; /* files_ok stays what it was; the caller fails the sync */
+        *ok = false;
+        return false;
 }
 
 /* READY=1 once every secret of the first round has been attempted. */
@@ -793,7 +795,7 @@ static void secret_finish(SecretState *st) {
                         ok = false;
                 } else {
                         ok = write_targets(st, d);
-                        if (kube_write(st, d, ok))
+                        if (kube_write(st, d, &ok))
                                 return; /* the sync ends in on_kube_written() */
                 }
         }
