@@ -40,14 +40,18 @@ static const char interface_description[] =
         "  last_attempt: ?int,\n"
         "  next_refresh: ?int,\n"
         "  last_error: ?string,\n"
-        "  targets: []Target,\n"
-        "  remote_keys: []RemoteKey,\n"
+        "  # targets written or up to date, of all\n"
+        "  targets_ready: int,\n"
+        "  targets_total: int,\n"
+        "  # with names only\n"
+        "  targets: ?[]Target,\n"
+        "  remote_keys: ?[]RemoteKey,\n"
         "  events: ?[]Event\n"
         ")\n"
         "\n"
         "type RefreshResult (name: string, status: string, error: ?string)\n"
         "\n"
-        "# Every secret, or the named ones (those with their recent events).\n"
+        "# Every secret in brief, or the named ones in detail (targets, remote keys, events).\n"
         "method Status(names: ?[]string) -> (secrets: []Secret)\n"
         "\n"
         "# Sync the named secrets (or all) now; with wait, reply when their syncs have ended.\n"
@@ -182,6 +186,15 @@ static void target_json(TextBuf *b, bool *first, const char *target, const Secre
         textbuf_puts(b, "}");
 }
 
+static bool target_configured(const SecretConfig *cfg, const char *target) {
+        for (size_t i = 0; i < cfg->n_files; i++)
+                if (streq(cfg->files[i].path, target))
+                        return true;
+        const KubeTarget *k = cfg->kubernetes;
+        size_t n = k ? strlen(k->namespace) : 0;
+        return k && strncmp(target, k->namespace, n) == 0 && target[n] == '/' && streq(target + n + 1, k->name);
+}
+
 static void key_json(TextBuf *b, const SecretConfig *cfg, const RemoteRef *ref, size_t until, const SecretRecord *r) {
         /* Each remote key once, though several data entries may read it. */
         for (size_t i = 0; i < cfg->n_data_from && i < until; i++)
@@ -235,6 +248,16 @@ static void secret_json(Control *ctl, TextBuf *b, size_t index, bool detail) {
         textbuf_puts(b, ",\"last_error\":");
         textbuf_json_string(b, r ? r->last_error : NULL);
 
+        size_t total = cfg->n_files + !!cfg->kubernetes, ready = 0;
+        for (size_t i = 0; r && i < r->n_targets; i++)
+                if ((r->targets[i].state == TARGET_WRITTEN || r->targets[i].state == TARGET_UNCHANGED) &&
+                    target_configured(cfg, r->targets[i].target))
+                        ready++;
+        textbuf_printf(b, ",\"targets_ready\":%zu,\"targets_total\":%zu", ready, total);
+        if (!detail) {
+                textbuf_puts(b, "}");
+                return;
+        }
         textbuf_puts(b, ",\"targets\":[");
         bool first = true;
         for (size_t i = 0; i < cfg->n_files; i++)
@@ -252,13 +275,10 @@ static void secret_json(Control *ctl, TextBuf *b, size_t index, bool detail) {
         for (size_t i = 0; i < cfg->n_data; i++)
                 key_json(b, cfg, &cfg->data[i].remote, cfg->n_data_from + i, r);
         textbuf_puts(b, "]");
-        if (detail) {
-                EventsCtx x = { .b = b, .first = true };
-                textbuf_puts(b, ",\"events\":[");
-                state_events_foreach(ctl->state, cfg->name, event_json, &x);
-                textbuf_puts(b, "]");
-        }
-        textbuf_puts(b, "}");
+        EventsCtx x = { .b = b, .first = true };
+        textbuf_puts(b, ",\"events\":[");
+        state_events_foreach(ctl->state, cfg->name, event_json, &x);
+        textbuf_puts(b, "]}");
 }
 
 /* ------------------------------------------------------------- methods ---- */

@@ -215,14 +215,9 @@ static int print_table(json_object *secrets, time_t now) {
         for (int k = 0; k < 7; k++)
                 width[k] = strlen(heads[k]);
         for (size_t i = 0; i < n; i++) {
-                json_object *s = json_object_array_get_idx(secrets, i), *targets = get(s, "targets");
+                json_object *s = json_object_array_get_idx(secrets, i);
                 char refresh[DURATION_FORMAT_MAX], last[64], next[64];
-                size_t ok = 0, total = json_object_is_type(targets, json_type_array) ? json_object_array_length(targets) : 0;
-                for (size_t t = 0; t < total; t++) {
-                        const char *st = get_str(json_object_array_get_idx(targets, t), "state");
-                        if (st && (streq(st, "written") || streq(st, "unchanged")))
-                                ok++;
-                }
+                int64_t ok = get_int(s, "targets_ready"), total = get_int(s, "targets_total");
                 int64_t interval = get_int(s, "refresh_interval");
                 if (interval > 0)
                         duration_format((uint64_t) interval * 1000000ULL, refresh, sizeof(refresh));
@@ -240,7 +235,7 @@ static int print_table(json_object *secrets, time_t now) {
                 rows[i].cell[3] = strdup(rows[i].status);
                 rows[i].cell[4] = strdup(last);
                 rows[i].cell[5] = strdup(next);
-                if (asprintf(&rows[i].cell[6], "%zu/%zu", ok, total) < 0)
+                if (asprintf(&rows[i].cell[6], "%lld/%lld", (long long) ok, (long long) total) < 0)
                         rows[i].cell[6] = NULL;
                 for (int k = 0; k < 7; k++) {
                         if (!rows[i].cell[k])
