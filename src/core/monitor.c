@@ -163,6 +163,7 @@ void monitor_reloaded(Monitor *x, const Config *c) {
         if (!x)
                 return;
         state_prune(x->state, secret_configured, x->manager);
+        control_prune(x->control, secret_configured, x->manager);
         (void) metrics_set_path(x->metrics, c->daemon.metrics_file);
         changed(x);
 }

@@ -392,7 +392,7 @@ static int do_refresh(char **names, int n) {
         for (size_t i = 0; json_object_is_type(results, json_type_array) && i < json_object_array_length(results); i++) {
                 json_object *x = json_object_array_get_idx(results, i);
                 const char *status = strna(get_str(x, "status")), *err = get_str(x, "error");
-                if (streq(status, "Failed"))
+                if (streq(status, "Failed") || streq(status, "Removed"))
                         ret = EXIT_FAILED;
                 if (arg_json)
                         continue;

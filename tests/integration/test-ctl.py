@@ -303,5 +303,49 @@ finally:
         c.close()
     d.stop()
 
+# ---- refresh --wait for a secret that a reload removes meanwhile: answered, not left hanging
+from vault_server import VaultServer  # noqa: E402
+
+vault = VaultServer().start()
+try:
+    vault.put_secret("slow/s", {"v": "slow-value-1"})
+    token = s.p("vault-token")
+    with open(token, "w") as f:
+        f.write("root\n")
+    os.chmod(token, 0o600)
+
+    def slow_config(with_slow):
+        slow = f"""{{ name = "slow"; store = "vault";
+     data = ( {{ secret_key = "v"; remote_ref = {{ key = "slow/s"; property = "v"; }}; }} );
+     files = ( {{ path = "{out}/slow.env"; format = "env"; }} ); }},""" if with_slow else ""
+        return s.write_config(f"""
+daemon = {{ runtime_dir = "{run}"; state_dir = "{state}"; }};
+stores = {{ {fake_store()}
+  vault = {{ type = "vault"; server = "{vault.url}"; auth = {{ method = "token"; token_file = "{token}"; }}; }}; }};
+secrets = ( {slow}
+  {{ name = "redis"; store = "demo";
+     data = ( {{ secret_key = "password"; remote_ref = {{ key = "chimera/redis-password"; property = "password"; }}; }} );
+     files = ( {{ path = "{out}/redis.env"; format = "env"; }} ); }} );
+""", name="slow.conf")
+
+    d = Daemon(slow_config(True), s)
+    check(wait_until(lambda: os.path.exists(sock)) and d.wait_log("fetched 'slow/s'", timeout=10),
+          "a daemon with a slow secret answers")
+    vault.set_latency(3000)
+    waiter = subprocess.Popen([CTL, "--socket", sock, "refresh", "slow"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    slow_config(False)
+    d.signal(signal.SIGHUP)
+    try:
+        o, _ = waiter.communicate(timeout=10)
+        check(waiter.returncode == 1 and "slow: Removed" in o and "removed from the configuration" in o,
+              f"refresh waiting for a secret a reload removed is answered: Removed, exit 1 ({o.strip()!r})")
+    except subprocess.TimeoutExpired:
+        waiter.kill()
+        check(False, "refresh waiting for a secret a reload removed is answered")
+    d.stop()
+finally:
+    vault.stop()
+
 s.cleanup()
 done()
