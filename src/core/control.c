@@ -247,6 +247,10 @@ static void secret_json(Control *ctl, TextBuf *b, size_t index, bool detail) {
         json_time(b, "next_refresh", v.next_usec);
         textbuf_puts(b, ",\"last_error\":");
         textbuf_json_string(b, r ? r->last_error : NULL);
+        if (detail) {
+                textbuf_puts(b, ",\"data_hash\":");
+                textbuf_json_string(b, r && r->data_hash[0] ? r->data_hash : NULL);
+        }
 
         size_t total = cfg->n_files + !!cfg->kubernetes, ready = 0;
         for (size_t i = 0; r && i < r->n_targets; i++)

@@ -18,6 +18,7 @@
 #include "core/monitor.h"
 #include "core/schedule.h"
 #include "util/secret-data.h"
+#include "sinks/kube-secret.h"
 #include "sinks/sink-kubernetes.h"
 #include "sinks/sink.h"
 #include "stores/store.h"
@@ -70,6 +71,7 @@ struct SecretState {
         bool resync;
         bool queued;
         bool files_ok;   /* while the Kubernetes write of a sync is out */
+        char data_hash[KUBE_DATA_HASH_LEN + 1]; /* of the data this sync assembled, for status */
         SecretState *queue_next;
         SecretState *retired_next;
 };
@@ -725,7 +727,7 @@ static void secret_done(SecretState *st, bool ok) {
                                  duration_format(delay, b, sizeof(b)));
                 schedule_in(st, delay);
         }
-        monitor_secret_done(m->monitor, sec->name, ok);
+        monitor_secret_done(m->monitor, sec->name, ok, ok ? st->data_hash : NULL);
         if (first && m->first_round_pending > 0) {
                 m->first_round_pending--;
                 first_round_check(m);
@@ -794,6 +796,8 @@ static void secret_finish(SecretState *st) {
                         log_event(LOG_ERR, &ev, "secret '%s': %s", sec->name, err ? err : strerror(-r));
                         ok = false;
                 } else {
+                        if (kube_secret_data_hash(d, st->data_hash) < 0)
+                                st->data_hash[0] = '\0';
                         ok = write_targets(st, d);
                         if (kube_write(st, d, &ok))
                                 return; /* the sync ends in on_kube_written() */

@@ -151,10 +151,10 @@ Monitor *monitor_free(Monitor *x) {
         return NULL;
 }
 
-void monitor_secret_done(Monitor *x, const char *name, bool ok) {
+void monitor_secret_done(Monitor *x, const char *name, bool ok, const char *data_hash) {
         if (!x)
                 return;
-        state_note_sync(x->state, name, ok);
+        state_note_sync(x->state, name, ok, data_hash);
         control_secret_done(x->control, name, ok);
         changed(x);
 }

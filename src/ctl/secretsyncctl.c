@@ -281,6 +281,7 @@ static void print_detail(json_object *s, time_t now) {
         absolute(get_int(s, "next_refresh"), now, b, sizeof(b));
         printf("Next refresh:  %s\n", b);
         printf("Last error:    %s\n", get_str(s, "last_error") ?: "-");
+        printf("Data hash:     %s\n", get_str(s, "data_hash") ?: "-");
         printf("Targets:\n");
         a = get(s, "targets");
         for (size_t i = 0; json_object_is_type(a, json_type_array) && i < json_object_array_length(a); i++) {
