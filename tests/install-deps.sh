@@ -3,8 +3,10 @@
 # everything is already there. debhelper and dpkg-dev build the .deb that
 # tests/integration/test-package.sh installs; lintian and rpm serve packaging/build-deb.sh
 # and packaging/build-rpm.sh. strace shows tests/integration/test-write-order.py the order of
-# the system calls that replace a target (fsync, fchown, fchmod, rename). nodejs (with its
-# npm) runs the Azure and Google client libraries that prove the cloud stand-ins
+# the system calls that replace a target (fsync, fchown, fchmod, rename).
+# prometheus-node-exporter and prometheus (for promtool) read the metrics file in
+# tests/integration/test-metrics.py, as they would on a node. nodejs (with its npm) runs the
+# Azure and Google client libraries that prove the cloud stand-ins
 # (tests/integration/test-azure-sdk.py, test-gcp-sdk.py; npm ci installs them).
 set -e
 #   tests/install-deps.sh          everything the tests, fuzzing and packaging need
@@ -14,7 +16,8 @@ PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
 [ "${1:-}" = --build ] || PKGS="$PKGS check
       python3 python3-hvac openssl nodejs systemd dbus util-linux procps time groff-base strace
       clang libclang-rt-14-dev
-      debhelper dpkg-dev lintian rpm xz-utils"
+      debhelper dpkg-dev lintian rpm xz-utils
+      prometheus-node-exporter prometheus"
 missing=""
 for p in $PKGS; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

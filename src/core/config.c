@@ -690,6 +690,8 @@ int config_dump(const Config *c, FILE *f, bool redact) {
         config_dump_string(&d, "log_level", log_level_to_string(c->daemon.log_level));
         config_dump_string(&d, "runtime_dir", c->daemon.runtime_dir);
         config_dump_string(&d, "state_dir", c->daemon.state_dir);
+        if (c->daemon.metrics_file)
+                config_dump_string(&d, "metrics_file", c->daemon.metrics_file);
         config_dump_close(&d);
 
         config_dump_open(&d, "stores");
@@ -809,6 +811,7 @@ Config *config_free(Config *c) {
         strv_free(c->included);
         free(c->daemon.runtime_dir);
         free(c->daemon.state_dir);
+        free(c->daemon.metrics_file);
         for (size_t i = 0; i < c->n_stores; i++)
                 store_free(c->stores[i]);
         free(c->stores);
@@ -845,7 +848,8 @@ static bool expect_group(ConfigParser *p, const config_setting_t *s, const char 
 
 static void parse_daemon(ConfigParser *p, const config_setting_t *g, DaemonConfig *d) {
         static const char *const keys[] = { "refresh_interval", "max_concurrent_requests", "min_backoff",
-                                            "max_backoff", "log_level", "runtime_dir", "state_dir", NULL };
+                                            "max_backoff", "log_level", "runtime_dir", "state_dir",
+                                            "metrics_file", NULL };
         long long n;
         _cleanup_free_ char *level = NULL;
 
@@ -877,6 +881,9 @@ static void parse_daemon(ConfigParser *p, const config_setting_t *g, DaemonConfi
         if (config_get_string(p, g, "state_dir", false, &d->state_dir) > 0 &&
             !path_is_normalized_absolute(d->state_dir))
                 config_error(p, member(g, "state_dir"), "'state_dir' must be an absolute path");
+        if (config_get_string(p, g, "metrics_file", false, &d->metrics_file) > 0 &&
+            !path_is_normalized_absolute(d->metrics_file))
+                config_error(p, member(g, "metrics_file"), "'metrics_file' must be an absolute file path");
 }
 
 static void parse_stores(ConfigParser *p, const config_setting_t *g, Config *c) {

@@ -135,6 +135,7 @@ typedef struct DaemonConfig {
         int log_level; /* syslog priority */
         char *runtime_dir;
         char *state_dir;
+        char *metrics_file; /* NULL: no metrics */
 } DaemonConfig;
 
 typedef struct Config {

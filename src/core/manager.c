@@ -15,8 +15,10 @@
 
 #include "core/command.h"
 #include "core/log.h"
+#include "core/monitor.h"
 #include "core/schedule.h"
 #include "util/secret-data.h"
+#include "sinks/kube-secret.h"
 #include "sinks/sink-kubernetes.h"
 #include "sinks/sink.h"
 #include "stores/store.h"
@@ -69,6 +71,7 @@ struct SecretState {
         bool resync;
         bool queued;
         bool files_ok;   /* while the Kubernetes write of a sync is out */
+        char data_hash[KUBE_DATA_HASH_LEN + 1]; /* of the data this sync assembled, for status */
         SecretState *queue_next;
         SecretState *retired_next;
 };
@@ -118,6 +121,7 @@ struct Manager {
         sd_event_source *status_timer;
 
         KubeSink *kube; /* made on first use; NULL until then, or while it cannot be made */
+        Monitor *monitor; /* status, control socket, metrics; NULL with --once */
         bool kube_stopping, kube_stopped;
 };
 
@@ -723,6 +727,7 @@ static void secret_done(SecretState *st, bool ok) {
                                  duration_format(delay, b, sizeof(b)));
                 schedule_in(st, delay);
         }
+        monitor_secret_done(m->monitor, sec->name, ok, ok ? st->data_hash : NULL);
         if (first && m->first_round_pending > 0) {
                 m->first_round_pending--;
                 first_round_check(m);
@@ -791,6 +796,8 @@ static void secret_finish(SecretState *st) {
                         log_event(LOG_ERR, &ev, "secret '%s': %s", sec->name, err ? err : strerror(-r));
                         ok = false;
                 } else {
+                        if (kube_secret_data_hash(d, st->data_hash) < 0)
+                                st->data_hash[0] = '\0';
                         ok = write_targets(st, d);
                         if (kube_write(st, d, &ok))
                                 return; /* the sync ends in on_kube_written() */
@@ -1029,7 +1036,7 @@ static bool fingerprints_equal(char *a, char *b) {
         return eq;
 }
 
-static void manager_reload(Manager *m) {
+int manager_reload(Manager *m, char ***ret_errors) {
         _cleanup_strv_free_ char **errors = NULL;
         Config *nc = NULL;
         char b[64];
@@ -1053,7 +1060,9 @@ static void manager_reload(Manager *m) {
                 log_event(LOG_ERR, &ev, "reload rejected: %s has %zu error%s (first: %s); keeping the running configuration",
                           m->config_path, n, n == 1 ? "" : "s", n > 0 ? errors[0] : strerror(-r));
                 status_send(m, m->ready ? "READY=1\n" : NULL);
-                return;
+                if (ret_errors)
+                        *ret_errors = TAKE_PTR(errors);
+                return r;
         }
 
         Config *old = m->config;
@@ -1079,7 +1088,7 @@ static void manager_reload(Manager *m) {
                 log_error("reload: out of memory; keeping the running configuration");
                 config_free(nc);
                 status_send(m, m->ready ? "READY=1\n" : NULL);
-                return;
+                return -ENOMEM;
         }
         bool *taken = calloc(m->n_states + 1, sizeof(bool));
         for (size_t i = 0; i < nc->n_secrets; i++) {
@@ -1181,16 +1190,18 @@ static void manager_reload(Manager *m) {
         LogEvent ev = { .action = LOG_ACTION_RELOADED };
         log_event(LOG_INFO, &ev, "reloaded %s: %zu secrets (%u added, %u changed, %u removed, %u unchanged), %zu stores",
                   m->config_path, m->n_states, added, changed, removed, kept, nc->n_stores);
+        monitor_reloaded(m->monitor, nc);
         if (m->ready)
                 status_send(m, "READY=1\n");
         else
                 first_round_check(m);
+        return 0;
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         if (!m->stopping)
-                manager_reload(m);
+                (void) manager_reload(m, NULL);
         return 0;
 }
 
@@ -1246,6 +1257,11 @@ int manager_new(const ManagerOptions *opts, Config *config, Manager **ret) {
         r = states_create(m);
         if (r < 0)
                 goto fail;
+        if (!m->once) {
+                r = monitor_new(m->event, m, m->config, m->http, &m->monitor);
+                if (r < 0)
+                        goto fail;
+        }
         *ret = m;
         return 0;
 fail:
@@ -1256,6 +1272,7 @@ fail:
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        m->monitor = monitor_free(m->monitor); /* reads the secrets' status one last time */
         while (m->commands)
                 pending_command_free(m->commands);
         (void) atomic_sync_batch_flush(&m->sync_batch);
@@ -1321,4 +1338,35 @@ int manager_run(Manager *m) {
                         log_info("--once: all %zu secrets synced", m->n_states);
         }
         return r;
+}
+
+/* ------------------------------------------------------- what status sees ---- */
+
+size_t manager_n_secrets(Manager *m) {
+        return m->n_states;
+}
+
+void manager_secret_view(Manager *m, size_t i, ManagerSecretView *ret) {
+        const SecretState *st = m->states[i];
+        uint64_t due, mono, real;
+        int enabled = SD_EVENT_OFF;
+
+        *ret = (ManagerSecretView) { .cfg = st->cfg, .syncing = st->syncing || st->queued };
+        if (st->timer && sd_event_source_get_enabled(st->timer, &enabled) >= 0 && enabled != SD_EVENT_OFF &&
+            sd_event_source_get_time(st->timer, &due) >= 0 && sd_event_now(m->event, CLOCK_MONOTONIC, &mono) >= 0 &&
+            sd_event_now(m->event, CLOCK_REALTIME, &real) >= 0)
+                ret->next_usec = real + (due > mono ? due - mono : 0);
+}
+
+int manager_find_secret(Manager *m, const char *name, size_t *ret_index) {
+        for (size_t i = 0; i < m->n_states; i++)
+                if (streq(m->states[i]->cfg->name, name)) {
+                        *ret_index = i;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+void manager_refresh(Manager *m, size_t i) {
+        secret_sync(m->states[i]);
 }
