@@ -50,6 +50,3 @@ void kube_call_cancel(KubeCall *call);
 typedef void (*kube_event_cb)(const char *type, json_object *object, void *userdata);
 int kube_watch(KubeClient *c, const char *path, uint64_t timeout_usec, kube_event_cb on_event, kube_done_cb on_end,
                void *userdata, KubeCall **ret);
-
-/* Percent-encodes s for a query parameter value into a new string. */
-char *kube_query_escape(const char *s);

@@ -17,6 +17,7 @@
 #include "util/json.h"
 #include "util/list.h"
 #include "util/random.h"
+#include "util/urlencode.h"
 
 #define LIST_PAGE 250
 #define WATCH_TIMEOUT_SEC 290
@@ -466,7 +467,7 @@ static void ns_list(Namespace *ns) {
 
         if (ns->call || ns->k->stopping)
                 return;
-        if (ns->cont && !(cont = kube_query_escape(ns->cont)))
+        if (ns->cont && !(cont = url_escape(ns->cont)))
                 return ns_retry_later(ns);
         if (asprintf(&path, "/api/v1/namespaces/%s/secrets?%s&limit=%d%s%s", ns->name, SELECTOR, LIST_PAGE,
                      cont ? "&continue=" : "", cont ? cont : "") < 0 ||

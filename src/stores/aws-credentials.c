@@ -22,6 +22,7 @@
 #include "stores/store-url.h"
 #include "util/cleanup.h"
 #include "util/json.h"
+#include "util/urlencode.h"
 
 #define CREDENTIAL_FILE_MAX (64U * 1024U)
 #define REFRESH_AHEAD_SEC (15 * 60)
@@ -268,29 +269,6 @@ out:
 
 /* ------------------------------------------------------------------ STS ---- */
 
-static int form_append(SecBuf *b, const char *name, const void *value, size_t len) {
-        static const char hex[] = "0123456789ABCDEF";
-        const unsigned char *v = value;
-        if ((b->len && secbuf_append_char(b, '&') < 0) || secbuf_append_str(b, name) < 0 || secbuf_append_char(b, '=') < 0)
-                return -ENOMEM;
-        for (size_t i = 0; i < len; i++) {
-                unsigned char ch = v[i];
-                if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch)) {
-                        if (secbuf_append_char(b, (char) ch) < 0)
-                                return -ENOMEM;
-                } else {
-                        char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
-                        if (secbuf_append(b, e, 3) < 0)
-                                return -ENOMEM;
-                }
-        }
-        return 0;
-}
-
-static int form_append_str(SecBuf *b, const char *name, const char *value) {
-        return form_append(b, name, value, strlen(value));
-}
-
 static void assume_role_start(AwsCredProvider *p);
 
 /* The method's own credentials are in: with assume_role they only sign AssumeRole. */
@@ -381,11 +359,11 @@ static void web_identity_start(AwsCredProvider *p) {
         }
         if (read_file(p, file, "web identity token file", &token) < 0)
                 return;
-        if (!body || form_append_str(body, "Action", "AssumeRoleWithWebIdentity") < 0 ||
-            form_append_str(body, "Version", STS_VERSION) < 0 || form_append_str(body, "RoleArn", role) < 0 ||
-            form_append_str(body, "RoleSessionName", session) < 0 ||
-            form_append_str(body, "DurationSeconds", STS_DURATION) < 0 ||
-            form_append(body, "WebIdentityToken", token->data, token->len) < 0) {
+        if (!body || url_form_append_str(body, "Action", "AssumeRoleWithWebIdentity") < 0 ||
+            url_form_append_str(body, "Version", STS_VERSION) < 0 || url_form_append_str(body, "RoleArn", role) < 0 ||
+            url_form_append_str(body, "RoleSessionName", session) < 0 ||
+            url_form_append_str(body, "DurationSeconds", STS_DURATION) < 0 ||
+            url_form_append(body, "WebIdentityToken", token->data, token->len) < 0) {
                 failf(p, -ENOMEM, "out of memory");
                 return;
         }
@@ -396,11 +374,11 @@ static void web_identity_start(AwsCredProvider *p) {
 static void assume_role_start(AwsCredProvider *p) {
         const AwsAuthConfig *a = p->cfg;
         _cleanup_secbuf_ SecBuf *body = secbuf_new(512);
-        if (!body || form_append_str(body, "Action", "AssumeRole") < 0 || form_append_str(body, "Version", STS_VERSION) < 0 ||
-            form_append_str(body, "RoleArn", a->assume_role_arn) < 0 ||
-            form_append_str(body, "RoleSessionName", a->session_name ? a->session_name : "secretsyncd") < 0 ||
-            form_append_str(body, "DurationSeconds", STS_DURATION) < 0 ||
-            (a->external_id && form_append_str(body, "ExternalId", a->external_id) < 0)) {
+        if (!body || url_form_append_str(body, "Action", "AssumeRole") < 0 || url_form_append_str(body, "Version", STS_VERSION) < 0 ||
+            url_form_append_str(body, "RoleArn", a->assume_role_arn) < 0 ||
+            url_form_append_str(body, "RoleSessionName", a->session_name ? a->session_name : "secretsyncd") < 0 ||
+            url_form_append_str(body, "DurationSeconds", STS_DURATION) < 0 ||
+            (a->external_id && url_form_append_str(body, "ExternalId", a->external_id) < 0)) {
                 failf(p, -ENOMEM, "out of memory");
                 return;
         }

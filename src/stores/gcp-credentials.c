@@ -12,6 +12,7 @@
 #include "stores/store-url.h"
 #include "util/cleanup.h"
 #include "util/json.h"
+#include "util/urlencode.h"
 #include "util/jwt.h"
 
 #define SCOPE "https://www.googleapis.com/auth/cloud-platform"
@@ -213,8 +214,8 @@ static void service_account_start(GcpCredProvider *p, json_object *key, const ch
                 failf(p, r, "the private_key of %s is not an unencrypted RSA key", path);
                 return;
         }
-        r = r < 0 ? r : oauth_form_append_str(body, "grant_type", JWT_BEARER);
-        r = r < 0 ? r : oauth_form_append(body, "assertion", jwt->data, jwt->len);
+        r = r < 0 ? r : url_form_append_str(body, "grant_type", JWT_BEARER);
+        r = r < 0 ? r : url_form_append(body, "assertion", jwt->data, jwt->len);
         if (r < 0) {
                 failf(p, r, "cannot make the service account assertion: %s", strerror(-r));
                 return;
@@ -276,13 +277,13 @@ static void sts_start(GcpCredProvider *p, const SecBuf *subject) {
                 return;
         }
         bool impersonate = json_object_object_get_ex(p->ext, "service_account_impersonation_url", &imp);
-        r = body ? oauth_form_append_str(body, "grant_type", TOKEN_EXCHANGE) : -ENOMEM;
-        r = r < 0 ? r : oauth_form_append_str(body, "audience", aud);
+        r = body ? url_form_append_str(body, "grant_type", TOKEN_EXCHANGE) : -ENOMEM;
+        r = r < 0 ? r : url_form_append_str(body, "audience", aud);
         /* STS's token is for IAM Credentials when it is traded in again. */
-        r = r < 0 ? r : oauth_form_append_str(body, "scope", impersonate ? "https://www.googleapis.com/auth/iam" : SCOPE);
-        r = r < 0 ? r : oauth_form_append_str(body, "requested_token_type", ACCESS_TOKEN_TYPE);
-        r = r < 0 ? r : oauth_form_append_str(body, "subject_token_type", type);
-        r = r < 0 ? r : oauth_form_append(body, "subject_token", subject->data, subject->len);
+        r = r < 0 ? r : url_form_append_str(body, "scope", impersonate ? "https://www.googleapis.com/auth/iam" : SCOPE);
+        r = r < 0 ? r : url_form_append_str(body, "requested_token_type", ACCESS_TOKEN_TYPE);
+        r = r < 0 ? r : url_form_append_str(body, "subject_token_type", type);
+        r = r < 0 ? r : url_form_append(body, "subject_token", subject->data, subject->len);
         if (r < 0) {
                 failf(p, r, "out of memory");
                 return;

@@ -87,29 +87,6 @@ out:
         return r;
 }
 
-int oauth_form_append(SecBuf *b, const char *name, const void *value, size_t len) {
-        static const char hex[] = "0123456789ABCDEF";
-        const unsigned char *v = value;
-        if ((b->len && secbuf_append_char(b, '&') < 0) || secbuf_append_str(b, name) < 0 || secbuf_append_char(b, '=') < 0)
-                return -ENOMEM;
-        for (size_t i = 0; i < len; i++) {
-                unsigned char ch = v[i];
-                if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch)) {
-                        if (secbuf_append_char(b, (char) ch) < 0)
-                                return -ENOMEM;
-                } else {
-                        char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
-                        if (secbuf_append(b, e, 3) < 0)
-                                return -ENOMEM;
-                }
-        }
-        return 0;
-}
-
-int oauth_form_append_str(SecBuf *b, const char *name, const char *value) {
-        return oauth_form_append(b, name, value, strlen(value));
-}
-
 static const char *string_of(json_object *o, const char *key) {
         json_object *x;
         if (!json_object_object_get_ex(o, key, &x))

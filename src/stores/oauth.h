@@ -30,8 +30,6 @@ bool oauth_token_usable(const OAuthToken *t);
 int oauth_token_parse(const HttpResponse *resp, OAuthToken *ret, const char **ret_why);
 
 /* name=value, percent-encoded as application/x-www-form-urlencoded, '&' between pairs. */
-int oauth_form_append(SecBuf *b, const char *name, const void *value, size_t len);
-int oauth_form_append_str(SecBuf *b, const char *name, const char *value);
 
 /* ": <code>: <message>" from {"error":{"code","message","status"}} (Key Vault, Google APIs)
  * or {"error","error_description"} (OAuth 2.0 token endpoints), shortened, on one line;

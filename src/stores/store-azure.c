@@ -28,6 +28,7 @@
 #include "util/duration.h"
 #include "util/http.h"
 #include "util/json.h"
+#include "util/urlencode.h"
 #include "util/jwt.h"
 #include "util/list.h"
 #include "util/random.h"
@@ -514,10 +515,10 @@ static int imds_start(AzureStore *a, char *msg, size_t size) {
                 return r;
         if (!q || !resource)
                 return -ENOMEM;
-        r = oauth_form_append_str(q, "api-version", IMDS_API_VERSION);
-        r = r < 0 ? r : oauth_form_append_str(q, "resource", resource);
+        r = url_form_append_str(q, "api-version", IMDS_API_VERSION);
+        r = r < 0 ? r : url_form_append_str(q, "resource", resource);
         if (r >= 0 && cid)
-                r = oauth_form_append(q, "client_id", cid->data, cid->len);
+                r = url_form_append(q, "client_id", cid->data, cid->len);
         if (r < 0)
                 return r;
         if (asprintf(&url, "%s/metadata/identity/oauth2/token?%s", a->imds_endpoint ? a->imds_endpoint : IMDS_DEFAULT,
@@ -565,15 +566,15 @@ static int entra_start(AzureStore *a, char *msg, size_t size) {
                 if ((r = oauth_read_credential(a->run_token_file, "federated token file", &cred, msg, size)) < 0)
                         return r;
         }
-        r = oauth_form_append_str(body, "grant_type", "client_credentials");
-        r = r < 0 ? r : oauth_form_append(body, "client_id", cid->data, cid->len);
-        r = r < 0 ? r : oauth_form_append_str(body, "scope", a->scope);
+        r = url_form_append_str(body, "grant_type", "client_credentials");
+        r = r < 0 ? r : url_form_append(body, "client_id", cid->data, cid->len);
+        r = r < 0 ? r : url_form_append_str(body, "scope", a->scope);
         if (r >= 0 && a->source == AZURE_AUTH_CLIENT_SECRET)
-                r = oauth_form_append(body, "client_secret", cred->data, cred->len);
+                r = url_form_append(body, "client_secret", cred->data, cred->len);
         else if (r >= 0) {
-                r = oauth_form_append_str(body, "client_assertion_type",
+                r = url_form_append_str(body, "client_assertion_type",
                                           "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
-                r = r < 0 ? r : oauth_form_append(body, "client_assertion", cred->data, cred->len);
+                r = r < 0 ? r : url_form_append(body, "client_assertion", cred->data, cred->len);
         }
         if (r < 0)
                 return r;
