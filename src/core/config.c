@@ -27,13 +27,9 @@
 #define DEFAULT_MAX_CONCURRENT 16
 #define DEFAULT_MIN_BACKOFF (1 * USEC_PER_SEC)
 #define DEFAULT_MAX_BACKOFF (5 * USEC_PER_MINUTE)
-#define DEFAULT_ON_CHANGE_TIMEOUT (30 * USEC_PER_SEC)
-#define DEFAULT_FILE_MODE 0600
 #define DEFAULT_LEASE_DURATION (15 * USEC_PER_SEC)
 #define DEFAULT_RENEW_DEADLINE (10 * USEC_PER_SEC)
 #define DEFAULT_RETRY_PERIOD (2 * USEC_PER_SEC)
-
-static const char default_owner[] = "root";
 
 unsigned config_settle_usec = CONFIG_SETTLE_USEC;
 
@@ -66,6 +62,15 @@ const char *creation_policy_to_string(CreationPolicy p) {
 }
 const char *deletion_policy_to_string(DeletionPolicy p) {
         return p >= 0 && p < _DELETION_MAX ? deletion_policy_table[p] : NULL;
+}
+int file_format_from_string(const char *s) {
+        return table_lookup(file_format_table, _FILE_FORMAT_MAX, s);
+}
+int creation_policy_from_string(const char *s) {
+        return table_lookup(creation_policy_table, _CREATION_MAX, s);
+}
+int deletion_policy_from_string(const char *s) {
+        return table_lookup(deletion_policy_table, _DELETION_MAX, s);
 }
 
 static const struct {
@@ -124,12 +129,12 @@ bool config_env_name_valid(const char *s) {
 }
 
 /* DNS-1123 label (namespaces): at most 63. */
-static bool dns_label_valid(const char *s) {
+bool config_dns_label_valid(const char *s) {
         return strlen(s) <= 63 && config_name_valid(s);
 }
 
 /* DNS-1123 subdomain (Secret names): labels joined by dots, at most 253. */
-static bool dns_subdomain_valid(const char *s) {
+bool config_dns_subdomain_valid(const char *s) {
         size_t n = strlen(s);
         if (n == 0 || n > 253 || s[0] == '.' || s[n - 1] == '.' || strstr(s, ".."))
                 return false;
@@ -184,6 +189,11 @@ static const char *setting_file(ConfigParser *p, const config_setting_t *s) {
         return f ? f : p->path;
 }
 
+void config_setting_place(ConfigParser *p, const config_setting_t *s, const char **ret_file, unsigned *ret_line) {
+        *ret_file = included_file(p, config_setting_source_file(s));
+        *ret_line = setting_line(p, s);
+}
+
 static void config_error_at(ConfigParser *p, const char *file, unsigned line, const char *fmt, va_list ap) {
         char msg[1024];
         char *e = NULL;
@@ -209,9 +219,7 @@ void config_error(ConfigParser *p, const config_setting_t *s, const char *fmt, .
         va_end(ap);
 }
 
-/* At a line of file (NULL: the main file). */
-static void config_error_at_line(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) _printf_(4, 5);
-static void config_error_at_line(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) {
+void config_error_at_line(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         config_error_at(p, file ? file : p->path, line, fmt, ap);
@@ -219,7 +227,7 @@ static void config_error_at_line(ConfigParser *p, const char *file, unsigned lin
 }
 
 /* "line N" when in the same file as what the message is about, else "FILE:N". */
-static const char *other_place(const char *file, const char *other, unsigned line, char *buf, size_t size) {
+const char *config_other_place(const char *file, const char *other, unsigned line, char *buf, size_t size) {
         if (streq_ptr(file, other))
                 snprintf(buf, size, "line %u", line);
         else
@@ -227,7 +235,7 @@ static const char *other_place(const char *file, const char *other, unsigned lin
         return buf;
 }
 
-static const char *type_name(int t) {
+const char *config_type_name(int t) {
         switch (t) {
         case CONFIG_TYPE_GROUP:
                 return "a group { ... }";
@@ -278,23 +286,23 @@ void config_check_keys(ConfigParser *p, const config_setting_t *group, const cha
         }
 }
 
-static const config_setting_t *member(const config_setting_t *group, const char *name) {
+const config_setting_t *config_member(const config_setting_t *group, const char *name) {
         return group ? config_setting_get_member(group, name) : NULL;
 }
 
-static bool expect_type(ConfigParser *p, const config_setting_t *s, int type, const char *what) {
+bool config_expect_type(ConfigParser *p, const config_setting_t *s, int type, const char *what) {
         int t = config_setting_type(s);
         if (t == type || (type == CONFIG_TYPE_INT && t == CONFIG_TYPE_INT64))
                 return true;
         if (type == CONFIG_TYPE_LIST && t == CONFIG_TYPE_ARRAY && config_setting_length(s) == 0)
                 return true; /* `x = [ ];` is an empty list too */
-        config_error(p, s, "'%s' must be %s, not %s", what, type_name(type), type_name(t));
+        config_error(p, s, "'%s' must be %s, not %s", what, config_type_name(type), config_type_name(t));
         return false;
 }
 
 int config_get_string(ConfigParser *p, const config_setting_t *group, const char *name, bool required,
                       char **ret) {
-        const config_setting_t *s = member(group, name);
+        const config_setting_t *s = config_member(group, name);
         if (!s) {
                 if (required) {
                         config_error(p, group, "missing required setting '%s'", name);
@@ -302,7 +310,7 @@ int config_get_string(ConfigParser *p, const config_setting_t *group, const char
                 }
                 return 0;
         }
-        if (!expect_type(p, s, CONFIG_TYPE_STRING, name))
+        if (!config_expect_type(p, s, CONFIG_TYPE_STRING, name))
                 return -EINVAL;
         const char *v = config_setting_get_string(s);
         if (required && (!v || !*v)) {
@@ -319,10 +327,10 @@ int config_get_string(ConfigParser *p, const config_setting_t *group, const char
 
 int config_get_int(ConfigParser *p, const config_setting_t *group, const char *name, long long min,
                    long long max, long long *ret) {
-        const config_setting_t *s = member(group, name);
+        const config_setting_t *s = config_member(group, name);
         if (!s)
                 return 0;
-        if (!expect_type(p, s, CONFIG_TYPE_INT, name))
+        if (!config_expect_type(p, s, CONFIG_TYPE_INT, name))
                 return -EINVAL;
         long long v = config_setting_get_int64(s);
         if (v < min || v > max) {
@@ -334,17 +342,17 @@ int config_get_int(ConfigParser *p, const config_setting_t *group, const char *n
 }
 
 int config_get_bool(ConfigParser *p, const config_setting_t *group, const char *name, bool *ret) {
-        const config_setting_t *s = member(group, name);
+        const config_setting_t *s = config_member(group, name);
         if (!s)
                 return 0;
-        if (!expect_type(p, s, CONFIG_TYPE_BOOL, name))
+        if (!config_expect_type(p, s, CONFIG_TYPE_BOOL, name))
                 return -EINVAL;
         *ret = config_setting_get_bool(s);
         return 1;
 }
 
 int config_get_duration(ConfigParser *p, const config_setting_t *group, const char *name, uint64_t *ret) {
-        const config_setting_t *s = member(group, name);
+        const config_setting_t *s = config_member(group, name);
         uint64_t v;
         if (!s)
                 return 0;
@@ -371,7 +379,7 @@ int config_get_duration(ConfigParser *p, const config_setting_t *group, const ch
                 }
         } else {
                 config_error(p, s, "'%s' must be a duration string like \"1h\" or a number of seconds, not %s",
-                             name, type_name(t));
+                             name, config_type_name(t));
                 return -EINVAL;
         }
         *ret = v;
@@ -379,12 +387,12 @@ int config_get_duration(ConfigParser *p, const config_setting_t *group, const ch
 }
 
 int config_get_strv(ConfigParser *p, const config_setting_t *group, const char *name, char ***ret) {
-        const config_setting_t *s = member(group, name);
+        const config_setting_t *s = config_member(group, name);
         if (!s)
                 return 0;
         int t = config_setting_type(s);
         if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
-                config_error(p, s, "'%s' must be an array of strings [ \"...\", ... ], not %s", name, type_name(t));
+                config_error(p, s, "'%s' must be an array of strings [ \"...\", ... ], not %s", name, config_type_name(t));
                 return -EINVAL;
         }
         int n = config_setting_length(s);
@@ -427,7 +435,7 @@ int config_check_file_trust(const char *path, char **ret_message) {
         return 0;
 }
 
-static bool path_is_normalized_absolute(const char *path) {
+bool config_path_valid(const char *path) {
         if (path[0] != '/' || streq(path, "/"))
                 return false;
         if (strstr(path, "//") || path[strlen(path) - 1] == '/')
@@ -463,8 +471,8 @@ int config_get_credential_file(ConfigParser *p, const config_setting_t *group, c
         int r = config_get_string(p, group, name, required, ret);
         if (r <= 0)
                 return r;
-        const config_setting_t *s = member(group, name);
-        if (!path_is_normalized_absolute(*ret)) {
+        const config_setting_t *s = config_member(group, name);
+        if (!config_path_valid(*ret)) {
                 config_error(p, s, "'%s' = \"%s\" must be an absolute path", name, *ret);
                 return -EINVAL;
         }
@@ -562,25 +570,25 @@ void config_dump_close(ConfigDump *d) {
         fputs("};\n", d->f);
 }
 
-static void dump_list_open(ConfigDump *d, const char *key) {
+void config_dump_list_open(ConfigDump *d, const char *key) {
         indent(d);
         fprintf(d->f, "%s = (\n", key);
         d->indent++;
 }
 
-static void dump_list_close(ConfigDump *d) {
+void config_dump_list_close(ConfigDump *d) {
         d->indent--;
         indent(d);
         fputs(");\n", d->f);
 }
 
-static void dump_item_open(ConfigDump *d) {
+void config_dump_item_open(ConfigDump *d) {
         indent(d);
         fputs("{\n", d->f);
         d->indent++;
 }
 
-static void dump_item_close(ConfigDump *d, bool last) {
+void config_dump_item_close(ConfigDump *d, bool last) {
         d->indent--;
         indent(d);
         fputs(last ? "}\n" : "},\n", d->f);
@@ -596,7 +604,7 @@ static void dump_remote_ref(ConfigDump *d, const char *key, const RemoteRef *r) 
         config_dump_close(d);
 }
 
-static void dump_mode(ConfigDump *d, const char *key, mode_t m) {
+void config_dump_mode(ConfigDump *d, const char *key, mode_t m) {
         char b[16];
         snprintf(b, sizeof(b), "%04o", (unsigned) m);
         config_dump_string(d, key, b);
@@ -609,73 +617,31 @@ static void dump_store(const Store *s, ConfigDump *d) {
         config_dump_close(d);
 }
 
-static void dump_file_target(ConfigDump *d, const FileTarget *t) {
-        config_dump_string(d, "path", t->path);
-        config_dump_string(d, "format", file_format_to_string(t->format));
-        if (t->key)
-                config_dump_string(d, "key", t->key);
-        if (t->template_file) {
-                config_dump_string(d, "template_file", t->template_file);
-                /* The fingerprint must change when only the file's content did. */
-                if (d->fingerprint)
-                        config_dump_string(d, "template", t->template_text);
-        } else if (t->template_text)
-                config_dump_string(d, "template", t->template_text);
-        config_dump_string(d, "owner", t->owner);
-        config_dump_string(d, "group", t->group);
-        dump_mode(d, "mode", t->mode);
-        if (t->on_change)
-                config_dump_strv(d, "on_change", t->on_change);
-        config_dump_duration(d, "on_change_timeout", t->on_change_timeout_usec);
-}
-
-static void dump_kube_target(ConfigDump *d, const KubeTarget *k) {
-        config_dump_open(d, "kubernetes");
-        config_dump_string(d, "namespace", k->namespace);
-        config_dump_string(d, "name", k->name);
-        config_dump_string(d, "creation_policy", creation_policy_to_string(k->creation_policy));
-        config_dump_string(d, "deletion_policy", deletion_policy_to_string(k->deletion_policy));
-        config_dump_string(d, "type", k->type);
-        config_dump_strv(d, "labels", k->labels);
-        config_dump_strv(d, "annotations", k->annotations);
-        config_dump_strv(d, "rollout_restart", k->rollout_restart);
-        config_dump_close(d);
-}
-
 static void dump_secret(ConfigDump *d, const SecretConfig *s) {
         config_dump_string(d, "name", s->name);
         config_dump_string(d, "store", s->store_name);
         config_dump_duration(d, "refresh_interval", s->refresh_interval_usec);
         if (s->n_data > 0) {
-                dump_list_open(d, "data");
+                config_dump_list_open(d, "data");
                 for (size_t i = 0; i < s->n_data; i++) {
-                        dump_item_open(d);
+                        config_dump_item_open(d);
                         config_dump_string(d, "secret_key", s->data[i].secret_key);
                         dump_remote_ref(d, "remote_ref", &s->data[i].remote);
-                        dump_item_close(d, i + 1 == s->n_data);
+                        config_dump_item_close(d, i + 1 == s->n_data);
                 }
-                dump_list_close(d);
+                config_dump_list_close(d);
         }
         if (s->n_data_from > 0) {
-                dump_list_open(d, "data_from");
+                config_dump_list_open(d, "data_from");
                 for (size_t i = 0; i < s->n_data_from; i++) {
-                        dump_item_open(d);
+                        config_dump_item_open(d);
                         dump_remote_ref(d, "extract", &s->data_from[i].extract);
-                        dump_item_close(d, i + 1 == s->n_data_from);
+                        config_dump_item_close(d, i + 1 == s->n_data_from);
                 }
-                dump_list_close(d);
+                config_dump_list_close(d);
         }
-        if (s->kubernetes)
-                dump_kube_target(d, s->kubernetes);
-        if (s->n_files > 0) {
-                dump_list_open(d, "files");
-                for (size_t i = 0; i < s->n_files; i++) {
-                        dump_item_open(d);
-                        dump_file_target(d, &s->files[i]);
-                        dump_item_close(d, i + 1 == s->n_files);
-                }
-                dump_list_close(d);
-        }
+        for (const SinkVTable *const *vt = sink_vtables; *vt; vt++)
+                (*vt)->dump_config(s, d);
 }
 
 int config_dump(const Config *c, FILE *f, bool redact) {
@@ -717,9 +683,9 @@ int config_dump(const Config *c, FILE *f, bool redact) {
         fputs("secrets = (\n", f);
         d.indent++;
         for (size_t i = 0; i < c->n_secrets; i++) {
-                dump_item_open(&d);
+                config_dump_item_open(&d);
                 dump_secret(&d, &c->secrets[i]);
-                dump_item_close(&d, i + 1 == c->n_secrets);
+                config_dump_item_close(&d, i + 1 == c->n_secrets);
         }
         d.indent--;
         fputs(");\n", f);
@@ -761,30 +727,6 @@ static void remote_ref_done(RemoteRef *r) {
         free(r->version);
 }
 
-static void file_target_done(FileTarget *t) {
-        free(t->path);
-        free(t->key);
-        erase_and_free(t->template_text);
-        free(t->template_file);
-        if (t->owner != default_owner)
-                free(t->owner);
-        if (t->group != default_owner)
-                free(t->group);
-        strv_free(t->on_change);
-}
-
-static void kube_target_free(KubeTarget *k) {
-        if (!k)
-                return;
-        free(k->namespace);
-        free(k->name);
-        free(k->type);
-        strv_free(k->labels);
-        strv_free(k->annotations);
-        strv_free(k->rollout_restart);
-        free(k);
-}
-
 static void secret_config_done(SecretConfig *s) {
         free(s->name);
         free(s->store_name);
@@ -796,10 +738,8 @@ static void secret_config_done(SecretConfig *s) {
         for (size_t i = 0; i < s->n_data_from; i++)
                 remote_ref_done(&s->data_from[i].extract);
         free(s->data_from);
-        kube_target_free(s->kubernetes);
-        for (size_t i = 0; i < s->n_files; i++)
-                file_target_done(&s->files[i]);
-        free(s->files);
+        for (const SinkVTable *const *vt = sink_vtables; *vt; vt++)
+                (*vt)->done(s);
 }
 
 Config *config_free(Config *c) {
@@ -840,7 +780,7 @@ Store *config_find_store(const Config *c, const char *name) {
 /* ----------------------------------------------------------------- parse ---- */
 
 static bool expect_group(ConfigParser *p, const config_setting_t *s, const char *what) {
-        return expect_type(p, s, CONFIG_TYPE_GROUP, what);
+        return config_expect_type(p, s, CONFIG_TYPE_GROUP, what);
 }
 
 static void parse_daemon(ConfigParser *p, const config_setting_t *g, DaemonConfig *d) {
@@ -859,24 +799,24 @@ static void parse_daemon(ConfigParser *p, const config_setting_t *g, DaemonConfi
                 d->max_concurrent_requests = (unsigned) n;
         config_get_duration(p, g, "min_backoff", &d->min_backoff_usec);
         config_get_duration(p, g, "max_backoff", &d->max_backoff_usec);
-        if (d->min_backoff_usec == 0 && member(g, "min_backoff"))
-                config_error(p, member(g, "min_backoff"), "'min_backoff' must be greater than zero");
+        if (d->min_backoff_usec == 0 && config_member(g, "min_backoff"))
+                config_error(p, config_member(g, "min_backoff"), "'min_backoff' must be greater than zero");
         if (d->max_backoff_usec < d->min_backoff_usec)
-                config_error(p, member(g, "max_backoff") ?: g, "'max_backoff' must not be shorter than 'min_backoff'");
+                config_error(p, config_member(g, "max_backoff") ?: g, "'max_backoff' must not be shorter than 'min_backoff'");
         if (config_get_string(p, g, "log_level", false, &level) > 0) {
                 int l = log_level_from_string(level);
                 if (l < 0)
-                        config_error(p, member(g, "log_level"),
+                        config_error(p, config_member(g, "log_level"),
                                      "'log_level' = \"%s\" is not one of debug, info, notice, warning, err", level);
                 else
                         d->log_level = l;
         }
         if (config_get_string(p, g, "runtime_dir", false, &d->runtime_dir) > 0 &&
-            !path_is_normalized_absolute(d->runtime_dir))
-                config_error(p, member(g, "runtime_dir"), "'runtime_dir' must be an absolute path");
+            !config_path_valid(d->runtime_dir))
+                config_error(p, config_member(g, "runtime_dir"), "'runtime_dir' must be an absolute path");
         if (config_get_string(p, g, "state_dir", false, &d->state_dir) > 0 &&
-            !path_is_normalized_absolute(d->state_dir))
-                config_error(p, member(g, "state_dir"), "'state_dir' must be an absolute path");
+            !config_path_valid(d->state_dir))
+                config_error(p, config_member(g, "state_dir"), "'state_dir' must be an absolute path");
 }
 
 static void parse_stores(ConfigParser *p, const config_setting_t *g, Config *c) {
@@ -904,7 +844,7 @@ static void parse_stores(ConfigParser *p, const config_setting_t *g, Config *c) 
                         continue;
                 const StoreVTable *vt = store_vtable_find(type);
                 if (!vt) {
-                        config_error(p, member(s, "type"), "store '%s': unknown type \"%s\" (known: %s)", name, type,
+                        config_error(p, config_member(s, "type"), "store '%s': unknown type \"%s\" (known: %s)", name, type,
                                      store_types_list());
                         continue;
                 }
@@ -938,20 +878,20 @@ static void parse_kubernetes(ConfigParser *p, const config_setting_t *g, KubeCon
                         config_get_credential_file(p, g, "kubeconfig", false, &k->kubeconfig);
                 }
         }
-        const config_setting_t *le = member(g, "leader_election");
+        const config_setting_t *le = config_member(g, "leader_election");
         if (le && expect_group(p, le, "leader_election")) {
                 config_check_keys(p, le, le_keys);
                 config_get_bool(p, le, "enabled", &k->leader_election);
                 if (config_get_string(p, le, "namespace", false, &k->lease_namespace) > 0 &&
-                    !dns_label_valid(k->lease_namespace))
-                        config_error(p, member(le, "namespace"), "'namespace' = \"%s\" is not a valid namespace name",
+                    !config_dns_label_valid(k->lease_namespace))
+                        config_error(p, config_member(le, "namespace"), "'namespace' = \"%s\" is not a valid namespace name",
                                      k->lease_namespace);
                 if (config_get_string(p, le, "lease_name", false, &k->lease_name) > 0 &&
-                    !dns_subdomain_valid(k->lease_name))
-                        config_error(p, member(le, "lease_name"), "'lease_name' = \"%s\" is not a valid object name",
+                    !config_dns_subdomain_valid(k->lease_name))
+                        config_error(p, config_member(le, "lease_name"), "'lease_name' = \"%s\" is not a valid object name",
                                      k->lease_name);
                 if (config_get_string(p, le, "identity", false, &k->identity) > 0 && !*k->identity)
-                        config_error(p, member(le, "identity"), "'identity' must not be empty");
+                        config_error(p, config_member(le, "identity"), "'identity' must not be empty");
                 config_get_duration(p, le, "lease_duration", &k->lease_duration_usec);
                 config_get_duration(p, le, "renew_deadline", &k->renew_deadline_usec);
                 config_get_duration(p, le, "retry_period", &k->retry_period_usec);
@@ -975,7 +915,7 @@ static int parse_remote_ref(ConfigParser *p, const config_setting_t *g, const ch
         }
         if (r->property && (r->property[0] == '.' || r->property[strlen(r->property) - 1] == '.' ||
                             strstr(r->property, ".."))) {
-                config_error(p, member(g, "property"), "'property' = \"%s\" is not a valid (dotted) key path",
+                config_error(p, config_member(g, "property"), "'property' = \"%s\" is not a valid (dotted) key path",
                              r->property);
                 return -EINVAL;
         }
@@ -984,265 +924,6 @@ static int parse_remote_ref(ConfigParser *p, const config_setting_t *g, const ch
                 r->version = NULL;
         }
         return 0;
-}
-
-static int parse_mode(ConfigParser *p, const config_setting_t *g, mode_t *ret) {
-        const config_setting_t *s = member(g, "mode");
-        if (!s)
-                return 0;
-        if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-                config_error(p, s, "'mode' must be an octal string like \"0400\", not %s",
-                             type_name(config_setting_type(s)));
-                return -EINVAL;
-        }
-        const char *m = config_setting_get_string(s);
-        size_t n = strlen(m);
-        if (n < 3 || n > 5 || strspn(m, "01234567") != n) {
-                config_error(p, s, "'mode' = \"%s\" is not an octal file mode like \"0400\"", m);
-                return -EINVAL;
-        }
-        unsigned long v = strtoul(m, NULL, 8);
-        if (v & ~0777UL) {
-                config_error(p, s, "'mode' = \"%s\": setuid, setgid and sticky bits are not allowed", m);
-                return -EINVAL;
-        }
-        *ret = (mode_t) v;
-        return 1;
-}
-
-/* owner/group: a name or a decimal id. A name unknown here is not an error: the user may be
- * created later (by the package of the service that reads the file); it is looked up
- * again at each write, and a write fails while it does not exist. */
-static void parse_owner(ConfigParser *p, const config_setting_t *g, const char *key, bool user, char **name,
-                        unsigned *ret_id) {
-        if (config_get_string(p, g, key, false, name) < 0)
-                return;
-        if (!*name || streq(*name, "root")) {
-                /* The default, shared by every target that does not name another (a
-                 * 10,000-target file would otherwise hold 20,000 copies). */
-                free(*name);
-                *name = (char *) default_owner;
-                *ret_id = 0;
-                return;
-        }
-        if (!user_name_valid(*name)) {
-                config_error(p, member(g, key), "'%s' = \"%s\" is not a valid %s name or id", key, *name,
-                             user ? "user" : "group");
-                return;
-        }
-        uid_t uid;
-        gid_t gid;
-        if (user)
-                *ret_id = user_resolve(*name, &uid) >= 0 ? (unsigned) uid : (unsigned) UID_UNRESOLVED;
-        else
-                *ret_id = group_resolve(*name, &gid) >= 0 ? (unsigned) gid : (unsigned) GID_UNRESOLVED;
-}
-
-static int read_template_file(ConfigParser *p, const config_setting_t *s, const char *path, char **ret) {
-        _cleanup_secbuf_ SecBuf *b = NULL;
-        int r;
-        if (p->strict_modes) {
-                _cleanup_free_ char *m = NULL;
-                r = config_check_file_trust(path, &m);
-                if (r < 0 && m) {
-                        config_error(p, s, "%s", m);
-                        return r;
-                }
-        }
-        r = secbuf_read_file(path, TEMPLATE_FILE_MAX, false, &b);
-        if (r < 0) {
-                config_error(p, s, "cannot read template_file %s: %s", path,
-                             r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
-                return r;
-        }
-        if (memchr(b->data, 0, b->len)) {
-                config_error(p, s, "template_file %s contains a NUL byte", path);
-                return -EINVAL;
-        }
-        *ret = strdup(secbuf_str(b));
-        return *ret ? 0 : -ENOMEM;
-}
-
-static void parse_file_target(ConfigParser *p, const config_setting_t *g, const SecretConfig *sec,
-                              FileTarget *t) {
-        static const char *const keys[] = { "path", "format", "key", "template", "template_file", "owner",
-                                            "group", "mode", "on_change", "on_change_timeout", NULL };
-        _cleanup_free_ char *format = NULL;
-        unsigned id;
-
-        t->file = included_file(p, config_setting_source_file(g));
-        t->line = setting_line(p, g);
-        t->format = _FILE_FORMAT_MAX; /* none valid yet: later checks skip this target */
-        t->mode = DEFAULT_FILE_MODE;
-        t->on_change_timeout_usec = DEFAULT_ON_CHANGE_TIMEOUT;
-        if (!expect_group(p, g, "files"))
-                return;
-        config_check_keys(p, g, keys);
-        if (config_get_string(p, g, "path", true, &t->path) > 0 && !path_is_normalized_absolute(t->path))
-                config_error(p, member(g, "path"),
-                             "secret '%s': file path \"%s\" must be absolute, without '.', '..', '//' or a trailing '/'",
-                             sec->name, t->path);
-        if (config_get_string(p, g, "format", true, &format) > 0) {
-                int f = table_lookup(file_format_table, _FILE_FORMAT_MAX, format);
-                if (f < 0)
-                        config_error(p, member(g, "format"),
-                                     "secret '%s': format \"%s\" is not one of env, json, raw, dir, template", sec->name,
-                                     format);
-                else
-                        t->format = (FileFormat) f;
-        } else
-                return;
-
-        config_get_string(p, g, "key", false, &t->key);
-        config_get_string(p, g, "template", false, &t->template_text);
-        config_get_string(p, g, "template_file", false, &t->template_file);
-        if (t->format == FILE_FORMAT_RAW && !t->key)
-                config_error(p, g, "secret '%s': a raw file target needs 'key' (which key's value to write)",
-                             sec->name);
-        if (t->format != FILE_FORMAT_RAW && t->key)
-                config_error(p, member(g, "key"), "secret '%s': 'key' applies only to format \"raw\"", sec->name);
-        if (t->format == FILE_FORMAT_TEMPLATE) {
-                if (!!t->template_text == !!t->template_file)
-                        config_error(p, g, "secret '%s': a template file target needs exactly one of 'template' or "
-                                     "'template_file'", sec->name);
-                else if (t->template_file) {
-                        if (!path_is_normalized_absolute(t->template_file))
-                                config_error(p, member(g, "template_file"), "'template_file' must be an absolute path");
-                        else
-                                read_template_file(p, member(g, "template_file"), t->template_file,
-                                                   &t->template_text);
-                }
-        } else if (t->template_text || t->template_file)
-                config_error(p, member(g, "template") ?: member(g, "template_file"),
-                             "secret '%s': 'template' and 'template_file' apply only to format \"template\"",
-                             sec->name);
-
-        parse_owner(p, g, "owner", true, &t->owner, &id);
-        t->uid = (uid_t) id;
-        parse_owner(p, g, "group", false, &t->group, &id);
-        t->gid = (gid_t) id;
-        parse_mode(p, g, &t->mode);
-        if (config_get_strv(p, g, "on_change", &t->on_change) > 0) {
-                if (!t->on_change[0] || !*t->on_change[0])
-                        config_error(p, member(g, "on_change"),
-                                     "secret '%s': 'on_change' must name a program, like [ \"systemctl\", \"reload\", \"x.service\" ]",
-                                     sec->name);
-        }
-        config_get_duration(p, g, "on_change_timeout", &t->on_change_timeout_usec);
-        if (t->on_change_timeout_usec == 0)
-                config_error(p, member(g, "on_change_timeout") ?: g, "'on_change_timeout' must be greater than zero");
-}
-
-static bool label_key_valid(const char *k) {
-        const char *slash = strchr(k, '/');
-        const char *name = slash ? slash + 1 : k;
-        if (slash) {
-                _cleanup_free_ char *prefix = strndup(k, (size_t) (slash - k));
-                if (!prefix || !dns_subdomain_valid(prefix))
-                        return false;
-        }
-        size_t n = strlen(name);
-        if (n == 0 || n > 63 || !isalnum((unsigned char) name[0]) || !isalnum((unsigned char) name[n - 1]))
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!(isalnum((unsigned char) name[i]) || strchr("-_.", name[i])))
-                        return false;
-        return true;
-}
-
-static bool label_value_valid(const char *v) {
-        size_t n = strlen(v);
-        if (n == 0)
-                return true;
-        if (n > 63 || !isalnum((unsigned char) v[0]) || !isalnum((unsigned char) v[n - 1]))
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!(isalnum((unsigned char) v[i]) || strchr("-_.", v[i])))
-                        return false;
-        return true;
-}
-
-static void check_key_value_list(ConfigParser *p, const config_setting_t *s, const char *what, char **l,
-                                 bool labels) {
-        for (size_t i = 0; l && l[i]; i++) {
-                char *eq = strchr(l[i], '=');
-                if (!eq) {
-                        config_error(p, s, "%s entry \"%s\" must be \"key=value\"", what, l[i]);
-                        continue;
-                }
-                *eq = 0;
-                if (!label_key_valid(l[i]))
-                        config_error(p, s, "%s key \"%s\" is not a valid Kubernetes %s key", what, l[i],
-                                     labels ? "label" : "annotation");
-                else if (streq(l[i], "app.kubernetes.io/managed-by") || strncmp(l[i], "secretsyncd.io/", 15) == 0)
-                        config_error(p, s, "%s key \"%s\" is reserved for secretsyncd", what, l[i]);
-                else if (labels && !label_value_valid(eq + 1))
-                        config_error(p, s, "label value \"%s\" of \"%s\" is not valid (at most 63 of [-_.a-zA-Z0-9])",
-                                     eq + 1, l[i]);
-                *eq = '=';
-        }
-}
-
-static void parse_kube_target(ConfigParser *p, const config_setting_t *g, SecretConfig *sec) {
-        static const char *const keys[] = { "namespace", "name", "creation_policy", "deletion_policy", "type",
-                                            "labels", "annotations", "rollout_restart", NULL };
-        _cleanup_free_ char *cp = NULL, *dp = NULL;
-
-        if (!expect_group(p, g, "kubernetes"))
-                return;
-        KubeTarget *k = calloc(1, sizeof(KubeTarget));
-        if (!k)
-                return;
-        sec->kubernetes = k;
-        k->file = included_file(p, config_setting_source_file(g));
-        k->line = setting_line(p, g);
-        config_check_keys(p, g, keys);
-        if (config_get_string(p, g, "namespace", true, &k->namespace) > 0 && !dns_label_valid(k->namespace))
-                config_error(p, member(g, "namespace"), "secret '%s': \"%s\" is not a valid namespace name",
-                             sec->name, k->namespace);
-        if (config_get_string(p, g, "name", false, &k->name) > 0) {
-                if (!dns_subdomain_valid(k->name))
-                        config_error(p, member(g, "name"), "secret '%s': \"%s\" is not a valid Kubernetes Secret name",
-                                     sec->name, k->name);
-        } else
-                k->name = strdup(sec->name);
-        if (config_get_string(p, g, "creation_policy", false, &cp) > 0) {
-                int v = table_lookup(creation_policy_table, _CREATION_MAX, cp);
-                if (v < 0)
-                        config_error(p, member(g, "creation_policy"),
-                                     "'creation_policy' = \"%s\" is not one of owner, merge, orphan, none", cp);
-                else
-                        k->creation_policy = (CreationPolicy) v;
-        }
-        if (config_get_string(p, g, "deletion_policy", false, &dp) > 0) {
-                int v = table_lookup(deletion_policy_table, _DELETION_MAX, dp);
-                if (v < 0)
-                        config_error(p, member(g, "deletion_policy"),
-                                     "'deletion_policy' = \"%s\" is not one of retain, delete", dp);
-                else
-                        k->deletion_policy = (DeletionPolicy) v;
-        }
-        if (config_get_string(p, g, "type", false, &k->type) <= 0 || !*k->type) {
-                free(k->type);
-                k->type = strdup("Opaque");
-        }
-        config_get_strv(p, g, "labels", &k->labels);
-        check_key_value_list(p, member(g, "labels"), "label", k->labels, true);
-        config_get_strv(p, g, "annotations", &k->annotations);
-        check_key_value_list(p, member(g, "annotations"), "annotation", k->annotations, false);
-        config_get_strv(p, g, "rollout_restart", &k->rollout_restart);
-        for (size_t i = 0; k->rollout_restart && k->rollout_restart[i]; i++) {
-                const char *r = k->rollout_restart[i];
-                const char *slash = strchr(r, '/');
-                bool ok = slash && dns_subdomain_valid(slash + 1) &&
-                          (strncmp(r, "deployment/", 11) == 0 || strncmp(r, "statefulset/", 12) == 0 ||
-                           strncmp(r, "daemonset/", 10) == 0);
-                if (!ok)
-                        config_error(p, member(g, "rollout_restart"),
-                                     "secret '%s': rollout_restart entry \"%s\" must be deployment/NAME, "
-                                     "statefulset/NAME or daemonset/NAME",
-                                     sec->name, r);
-        }
 }
 
 static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, SecretConfig *sec) {
@@ -1261,19 +942,19 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
                 return;
         }
         if (!config_name_valid(sec->name))
-                config_error(p, member(g, "name"),
+                config_error(p, config_member(g, "name"),
                              "secret name '%s' is not valid: use lower case letters, digits and '-', starting and "
                              "ending with a letter or digit",
                              sec->name);
         if (config_get_string(p, g, "store", true, &sec->store_name) > 0) {
                 sec->store = config_find_store(c, sec->store_name);
                 if (!sec->store)
-                        config_error(p, member(g, "store"), "secret '%s': store '%s' is not defined in 'stores'",
+                        config_error(p, config_member(g, "store"), "secret '%s': store '%s' is not defined in 'stores'",
                                      sec->name, sec->store_name);
         }
         config_get_duration(p, g, "refresh_interval", &sec->refresh_interval_usec);
 
-        if ((s = member(g, "data")) && expect_type(p, s, CONFIG_TYPE_LIST, "data")) {
+        if ((s = config_member(g, "data")) && config_expect_type(p, s, CONFIG_TYPE_LIST, "data")) {
                 int n = config_setting_length(s);
                 sec->data = calloc(MAX(n, 1), sizeof(DataRef));
                 for (int i = 0; sec->data && i < n; i++) {
@@ -1286,21 +967,21 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
                         config_check_keys(p, e, dkeys);
                         if (config_get_string(p, e, "secret_key", true, &d->secret_key) > 0 &&
                             !config_secret_key_valid(d->secret_key))
-                                config_error(p, member(e, "secret_key"),
+                                config_error(p, config_member(e, "secret_key"),
                                              "secret '%s': secret_key \"%s\" must be made of [-._a-zA-Z0-9]",
                                              sec->name, d->secret_key);
                         for (size_t j = 0; d->secret_key && j + 1 < sec->n_data; j++)
                                 if (streq_ptr(sec->data[j].secret_key, d->secret_key))
                                         config_error(p, e, "secret '%s': secret_key \"%s\" appears twice", sec->name,
                                                      d->secret_key);
-                        const config_setting_t *rr = member(e, "remote_ref");
+                        const config_setting_t *rr = config_member(e, "remote_ref");
                         if (!rr)
                                 config_error(p, e, "missing required setting 'remote_ref'");
                         else
                                 parse_remote_ref(p, rr, "remote_ref", &d->remote);
                 }
         }
-        if ((s = member(g, "data_from")) && expect_type(p, s, CONFIG_TYPE_LIST, "data_from")) {
+        if ((s = config_member(g, "data_from")) && config_expect_type(p, s, CONFIG_TYPE_LIST, "data_from")) {
                 int n = config_setting_length(s);
                 sec->data_from = calloc(MAX(n, 1), sizeof(DataFrom));
                 for (int i = 0; sec->data_from && i < n; i++) {
@@ -1311,7 +992,7 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
                         if (!expect_group(p, e, "data_from"))
                                 continue;
                         config_check_keys(p, e, fkeys);
-                        const config_setting_t *x = member(e, "extract");
+                        const config_setting_t *x = config_member(e, "extract");
                         if (!x)
                                 config_error(p, e, "missing required setting 'extract'");
                         else
@@ -1321,21 +1002,16 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
         if (sec->n_data == 0 && sec->n_data_from == 0)
                 config_error(p, g, "secret '%s' has neither 'data' nor 'data_from': nothing to fetch", sec->name);
 
-        if ((s = member(g, "kubernetes")))
-                parse_kube_target(p, s, sec);
-        if ((s = member(g, "files")) && expect_type(p, s, CONFIG_TYPE_LIST, "files")) {
-                int n = config_setting_length(s);
-                sec->files = calloc(MAX(n, 1), sizeof(FileTarget));
-                for (int i = 0; sec->files && i < n; i++)
-                        parse_file_target(p, config_setting_get_elem(s, (unsigned) i), sec,
-                                          &sec->files[sec->n_files++]);
-        }
-        if (!sec->kubernetes && sec->n_files == 0)
+        size_t targets = 0;
+        for (const SinkVTable *const *vt = sink_vtables; *vt; vt++)
+                if ((s = config_member(g, (*vt)->setting)))
+                        targets += (*vt)->parse_config(sec, p, s);
+        if (targets == 0)
                 config_error(p, g, "secret '%s' has no target: add 'files' or 'kubernetes'", sec->name);
 
         /* The store's own view of the refs (a version on a KV v1 store, say). */
         if (sec->store && sec->store->vtable->check_ref) {
-                const config_setting_t *l = member(g, "data");
+                const config_setting_t *l = config_member(g, "data");
                 for (size_t i = 0; i < sec->n_data; i++) {
                         _cleanup_free_ char *m = NULL;
                         if (sec->data[i].remote.key &&
@@ -1343,7 +1019,7 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
                                 config_error(p, l ? config_setting_get_elem(l, (unsigned) i) : g, "secret '%s': %s",
                                              sec->name, m ? m : "invalid remote_ref");
                 }
-                l = member(g, "data_from");
+                l = config_member(g, "data_from");
                 for (size_t i = 0; i < sec->n_data_from; i++) {
                         _cleanup_free_ char *m = NULL;
                         if (sec->data_from[i].extract.key &&
@@ -1359,93 +1035,9 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
         for (size_t i = 0; known && i < sec->n_data; i++)
                 if (sec->data[i].secret_key)
                         known[nk++] = sec->data[i].secret_key;
-        for (size_t i = 0; known && i < sec->n_files; i++) {
-                FileTarget *t = &sec->files[i];
-                _cleanup_free_ char *m = NULL;
-                if (!t->path)
-                        continue;
-                if (t->format == FILE_FORMAT_TEMPLATE && !t->template_text)
-                        continue;
-                /* Already reported: no valid format, or a raw target without a key. */
-                if (t->format >= _FILE_FORMAT_MAX || (t->format == FILE_FORMAT_RAW && !t->key))
-                        continue;
-                if (sink_file_check(t, known, sec->n_data_from == 0, &m) < 0)
-                        config_error(p, config_setting_get_elem(s, (unsigned) i), "secret '%s', file %s: %s",
-                                     sec->name, t->path, m ? m : "invalid");
-        }
-}
-
-static bool path_is_under(const char *path, const char *dir) {
-        size_t n = strlen(dir);
-        return strncmp(path, dir, n) == 0 && path[n] == '/';
-}
-
-typedef struct TargetRef {
-        const FileTarget *t;
-        const SecretConfig *s;
-} TargetRef;
-
-/* Path order with '/' lowest, so everything under a directory sorts right after it. */
-static int path_cmp(const char *a, const char *b) {
-        for (;; a++, b++) {
-                unsigned char x = *a == '/' ? 1 : (unsigned char) *a, y = *b == '/' ? 1 : (unsigned char) *b;
-                if (x != y || !x)
-                        return (int) x - (int) y;
-        }
-}
-
-static int target_ref_cmp(const void *a, const void *b) {
-        const TargetRef *x = a, *y = b;
-        int c = path_cmp(x->t->path, y->t->path);
-        return c ? c : (int) x->t->line - (int) y->t->line;
-}
-
-static void check_targets_unique(ConfigParser *p, Config *c) {
-        size_t n = 0, k = 0;
-        for (size_t i = 0; i < c->n_secrets; i++)
-                n += c->secrets[i].n_files;
-        _cleanup_free_ TargetRef *v = calloc(n + 1, sizeof(TargetRef));
-        if (!v)
-                return;
-        for (size_t i = 0; i < c->n_secrets; i++)
-                for (size_t j = 0; j < c->secrets[i].n_files; j++)
-                        if (c->secrets[i].files[j].path)
-                                v[k++] = (TargetRef) { &c->secrets[i].files[j], &c->secrets[i] };
-        qsort(v, k, sizeof(TargetRef), target_ref_cmp);
-        for (size_t i = 0; i < k; i++) {
-                char b[PATH_MAX + 32];
-                if (i > 0 && streq(v[i].t->path, v[i - 1].t->path))
-                        config_error_at_line(p, v[i].t->file, v[i].t->line,
-                                             "secret '%s': file %s is also written by secret '%s' (%s)", v[i].s->name,
-                                             v[i].t->path, v[i - 1].s->name,
-                                             other_place(v[i].t->file, v[i - 1].t->file, v[i - 1].t->line, b, sizeof(b)));
-                if (v[i].t->format != FILE_FORMAT_DIR)
-                        continue;
-                for (size_t j = i + 1; j < k && path_is_under(v[j].t->path, v[i].t->path); j++)
-                        config_error_at_line(p, v[j].t->file, v[j].t->line,
-                                             "secret '%s': file %s lies inside the dir target %s of secret '%s' (%s)",
-                                             v[j].s->name, v[j].t->path, v[i].t->path, v[i].s->name,
-                                             other_place(v[j].t->file, v[i].t->file, v[i].t->line, b, sizeof(b)));
-        }
-
-        for (size_t i = 0; i < c->n_secrets; i++) {
-                const KubeTarget *kt = c->secrets[i].kubernetes;
-                if (!kt || !kt->namespace || !kt->name || kt->creation_policy == CREATION_MERGE ||
-                    kt->creation_policy == CREATION_NONE)
-                        continue;
-                /* Kubernetes targets are few (one per secret at most, usually a handful). */
-                for (size_t j = 0; j < i; j++) {
-                        const KubeTarget *o = c->secrets[j].kubernetes;
-                        char b[PATH_MAX + 32];
-                        if (o && o->namespace && o->name && streq(o->namespace, kt->namespace) &&
-                            streq(o->name, kt->name) && o->creation_policy != CREATION_NONE &&
-                            o->creation_policy != CREATION_MERGE)
-                                config_error_at_line(p, kt->file, kt->line,
-                                                     "secret '%s': Kubernetes Secret %s/%s is also owned by secret '%s' (%s)",
-                                                     c->secrets[i].name, kt->namespace, kt->name, c->secrets[j].name,
-                                                     other_place(kt->file, o->file, o->line, b, sizeof(b)));
-                }
-        }
+        for (const SinkVTable *const *vt = sink_vtables; known && *vt; vt++)
+                if ((*vt)->check_config && (s = config_member(g, (*vt)->setting)))
+                        (*vt)->check_config(sec, p, s, known, sec->n_data_from == 0);
 }
 
 static int secret_ptr_cmp(const void *a, const void *b) {
@@ -1981,7 +1573,7 @@ static void check_names_unique(ConfigParser *p, Config *c) {
                                              b->name, a->line, b->line);
                 else
                         config_error_at_line(p, b->file, b->line, "secret name '%s' is used twice (also at %s)",
-                                             b->name, other_place(b->file, a->file, a->line, w, sizeof(w)));
+                                             b->name, config_other_place(b->file, a->file, a->line, w, sizeof(w)));
         }
 }
 
@@ -2028,12 +1620,12 @@ static int parse_config_text(ConfigParser *p, const ConfigText *t, const Secrets
         const config_setting_t *root = config_root_setting(&cfg);
         static const char *const keys[] = { "daemon", "stores", "kubernetes", "secrets", NULL };
         config_check_keys(p, root, keys);
-        parse_daemon(p, member(root, "daemon"), &c->daemon);
-        parse_stores(p, member(root, "stores"), c);
-        parse_kubernetes(p, member(root, "kubernetes"), &c->kubernetes);
+        parse_daemon(p, config_member(root, "daemon"), &c->daemon);
+        parse_stores(p, config_member(root, "stores"), c);
+        parse_kubernetes(p, config_member(root, "kubernetes"), &c->kubernetes);
 
-        const config_setting_t *list = member(root, "secrets");
-        if (list && expect_type(p, list, CONFIG_TYPE_LIST, "secrets")) {
+        const config_setting_t *list = config_member(root, "secrets");
+        if (list && config_expect_type(p, list, CONFIG_TYPE_LIST, "secrets")) {
                 size_t n = split ? split->n : (size_t) config_setting_length(list);
                 if (n > CONFIG_SECRETS_MAX)
                         config_error(p, list, "too many secrets (%zu; at most %u)", n, CONFIG_SECRETS_MAX);
@@ -2056,10 +1648,8 @@ static int parse_config_text(ConfigParser *p, const ConfigText *t, const Secrets
         if (p->syntax_error)
                 return -EINVAL;
         check_names_unique(p, c);
-        check_targets_unique(p, c);
-        for (size_t i = 0; i < c->n_secrets; i++)
-                if (c->secrets[i].kubernetes && c->secrets[i].kubernetes->creation_policy != CREATION_NONE)
-                        c->kubernetes.present = true;
+        for (const SinkVTable *const *vt = sink_vtables; *vt; vt++)
+                (*vt)->check_all(c, p);
         r = fill_defaults(c);
         if (r < 0)
                 return r;

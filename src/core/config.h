@@ -181,15 +181,32 @@ Store *config_find_store(const Config *c, const char *name);
 const char *file_format_to_string(FileFormat f);
 const char *creation_policy_to_string(CreationPolicy p);
 const char *deletion_policy_to_string(DeletionPolicy p);
+int file_format_from_string(const char *s);
+int creation_policy_from_string(const char *s);
+int deletion_policy_from_string(const char *s);
 const char *log_level_to_string(int level);
 int log_level_from_string(const char *s);
 
 bool config_name_valid(const char *s);
 bool config_secret_key_valid(const char *s);
 bool config_env_name_valid(const char *s);
+bool config_dns_label_valid(const char *s);     /* namespaces */
+bool config_dns_subdomain_valid(const char *s); /* object names */
+/* Absolute, without '.', '..', '//' or a trailing '/'. */
+bool config_path_valid(const char *path);
 
 /* ---- helpers for providers' parse_config/dump_config ---- */
 void config_error(ConfigParser *p, const config_setting_t *s, const char *fmt, ...) _printf_(3, 4);
+/* At a line of file (NULL: the main file). */
+void config_error_at_line(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) _printf_(4, 5);
+/* Where s is set: the file (NULL for the main file; the model may point to it) and line. */
+void config_setting_place(ConfigParser *p, const config_setting_t *s, const char **ret_file, unsigned *ret_line);
+/* "line N" when in the same file as what the message is about, else "FILE:N". */
+const char *config_other_place(const char *file, const char *other, unsigned line, char *buf, size_t size);
+const char *config_type_name(int type);
+const config_setting_t *config_member(const config_setting_t *group, const char *name);
+/* Reports a setting that is not of type (an empty array passes as an empty list). */
+bool config_expect_type(ConfigParser *p, const config_setting_t *s, int type, const char *what);
 /* Every member of group must be in allowed (NULL-terminated); reports the others. */
 void config_check_keys(ConfigParser *p, const config_setting_t *group, const char *const *allowed);
 int config_get_string(ConfigParser *p, const config_setting_t *group, const char *name, bool required,
@@ -220,6 +237,12 @@ void config_dump_int(ConfigDump *d, const char *key, long long value);
 void config_dump_bool(ConfigDump *d, const char *key, bool value);
 void config_dump_duration(ConfigDump *d, const char *key, uint64_t usec);
 void config_dump_strv(ConfigDump *d, const char *key, char *const *l);
+void config_dump_mode(ConfigDump *d, const char *key, mode_t mode);
 void config_dump_open(ConfigDump *d, const char *key);
 void config_dump_close(ConfigDump *d);
+/* key = ( { ... }, { ... } ); */
+void config_dump_list_open(ConfigDump *d, const char *key);
+void config_dump_list_close(ConfigDump *d);
+void config_dump_item_open(ConfigDump *d);
+void config_dump_item_close(ConfigDump *d, bool last);
 void config_dump_quoted(FILE *f, const char *s);
