@@ -3,25 +3,19 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
-#include <regex.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/config-read.h"
+#include "core/config-scan.h"
 #include "sinks/sink.h"
 #include "stores/store.h"
 #include "util/duration.h"
-#include "util/secbuf.h"
-#include "util/user.h"
 
 #define DEFAULT_REFRESH_INTERVAL (1 * USEC_PER_HOUR)
 #define DEFAULT_MAX_CONCURRENT 16
@@ -161,7 +155,7 @@ static unsigned setting_line(const ConfigParser *p, const config_setting_t *s) {
 /* The name of a file libconfig read, as the user can open it: libconfig records an @include
  * as written, relative to the main file's directory. NULL for the main file. The name is kept
  * in p->included (the model points to it). */
-static const char *included_file(ConfigParser *p, const char *f) {
+const char *config_included_file(ConfigParser *p, const char *f) {
         _cleanup_free_ char *full = NULL;
         const char *slash = strrchr(p->path, '/');
         size_t n = strv_length(p->included);
@@ -185,12 +179,12 @@ static const char *included_file(ConfigParser *p, const char *f) {
 }
 
 static const char *setting_file(ConfigParser *p, const config_setting_t *s) {
-        const char *f = s ? included_file(p, config_setting_source_file(s)) : NULL;
+        const char *f = s ? config_included_file(p, config_setting_source_file(s)) : NULL;
         return f ? f : p->path;
 }
 
 void config_setting_place(ConfigParser *p, const config_setting_t *s, const char **ret_file, unsigned *ret_line) {
-        *ret_file = included_file(p, config_setting_source_file(s));
+        *ret_file = config_included_file(p, config_setting_source_file(s));
         *ret_line = setting_line(p, s);
 }
 
@@ -931,7 +925,7 @@ static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, 
                                             "kubernetes", "files", NULL };
         const config_setting_t *s;
 
-        sec->file = included_file(p, config_setting_source_file(g));
+        sec->file = config_included_file(p, config_setting_source_file(g));
         sec->line = setting_line(p, g);
         sec->refresh_interval_usec = c->daemon.refresh_interval_usec;
         if (!expect_group(p, g, "secrets"))
@@ -1069,423 +1063,10 @@ static int fill_defaults(Config *c) {
         return 0;
 }
 
-/* ------------------------------------------------------------------ read ---- */
-
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-        clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
-static uint64_t timespec_usec(const struct timespec *ts) {
-        return ts->tv_sec < 0 ? 0 : (uint64_t) ts->tv_sec * USEC_PER_SEC + (uint64_t) ts->tv_nsec / 1000;
-}
-
-/* When the file's content (mtime) or inode (ctime) last changed. */
-static uint64_t stat_changed_usec(const struct stat *st) {
-        return MAX(timespec_usec(&st->st_mtim), timespec_usec(&st->st_ctim));
-}
-
-static bool stat_same(const struct stat *a, const struct stat *b) {
-        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
-               a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
-}
-
-static void sleep_usec(uint64_t usec) {
-        struct timespec ts = { .tv_sec = (time_t) (usec / USEC_PER_SEC), .tv_nsec = (long) (usec % USEC_PER_SEC) * 1000 };
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
-/* A file seen in one state since a moment (CLOCK_MONOTONIC), across attempts to load. */
-typedef struct Seen {
-        char *path;
-        struct stat st;
-        uint64_t since;
-} Seen;
-
-typedef struct SeenList {
-        Seen *v;
-        size_t n;
-} SeenList;
-
-static void seen_list_done(SeenList *l) {
-        for (size_t i = 0; i < l->n; i++)
-                free(l->v[i].path);
-        free(l->v);
-}
-
-/* Notes st as path's state; returns how long (usec) path has been seen in it. */
-static uint64_t seen_for(SeenList *l, const char *path, const struct stat *st) {
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
-        size_t i;
-        for (i = 0; i < l->n && !streq(l->v[i].path, path); i++)
-                ;
-        if (i == l->n) {
-                Seen *m = reallocarray(l->v, l->n + 1, sizeof(Seen));
-                char *copy = strdup(path);
-                if (!m || !copy) {
-                        free(copy);
-                        if (m)
-                                l->v = m;
-                        return 0;
-                }
-                l->v = m;
-                l->v[l->n++] = (Seen) { .path = copy, .st = *st, .since = now };
-        } else if (!stat_same(&l->v[i].st, st))
-                l->v[i] = (Seen) { .path = l->v[i].path, .st = *st, .since = now };
-        return now - l->v[i].since;
-}
-
-/* Whether some process has the file open for writing (a writer can stall longer than any
- * quiet time between its truncation and its first write): a read lease cannot be had then.
- * It is given back at once; a lease break meanwhile comes as SIGURG, which is ignored. Where
- * leases are not allowed (a file we do not own, NFS), only the quiet time tells. */
-static bool open_for_writing(int fd) {
-        if (fcntl(fd, F_SETSIG, SIGURG) < 0 || fcntl(fd, F_SETLEASE, F_RDLCK) < 0)
-                return errno == EAGAIN;
-        (void) fcntl(fd, F_SETLEASE, F_UNLCK);
-        return false;
-}
-
-/* Settled: not open for writing, and last changed CONFIG_SETTLE_USEC before `before`
- * (CLOCK_REALTIME) or seen unchanged for that long (which covers a timestamp in the future
- * after a clock step). */
-static bool settled(SeenList *l, const char *path, int fd, const struct stat *st, uint64_t before) {
-        uint64_t changed = stat_changed_usec(st);
-        uint64_t seen = seen_for(l, path, st);
-        if (open_for_writing(fd))
-                return false;
-        return (changed <= before && before - changed >= config_settle_usec) || seen >= config_settle_usec;
-}
-
-typedef struct ConfigText {
-        int fd;
-        struct stat st; /* as it was read */
-        char *text;     /* the whole text, NUL-terminated, until the split is done */
-        size_t len, maplen;
-} ConfigText;
-
-static void text_unmap(ConfigText *t) {
-        if (t->text)
-                munmap(t->text, t->maplen);
-        t->text = NULL;
-}
-
-static void text_done(ConfigText *t) {
-        text_unmap(t);
-        if (t->fd >= 0)
-                close(t->fd);
-        t->fd = -1;
-}
-
-/* Waits (up to deadline) until the file has settled, then reads it with read(): a file
- * rewritten while it is read cannot crash us, and a read during which it changed is
- * retried (-EAGAIN). The text lives in its own mapping, so that it is given back at once. */
-static int read_config_text(ConfigParser *p, const char *path, bool strict_modes, SeenList *seen, uint64_t deadline,
-                            ConfigText *ret) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        struct stat st;
-        if (fd < 0) {
-                config_error_at_line(p, NULL, 0, "cannot open: %s", strerror(errno));
-                return -errno;
-        }
-        for (;;) {
-                if (fstat(fd, &st) < 0)
-                        return -errno;
-                if (settled(seen, path, fd, &st, now_usec(CLOCK_REALTIME)))
-                        break;
-                if (now_usec(CLOCK_MONOTONIC) >= deadline) {
-                        config_error_at_line(p, NULL, 0, "still being changed after %u s; not read",
-                                             CONFIG_SETTLE_MAX_USEC / 1000000U);
-                        return -EAGAIN;
-                }
-                sleep_usec(config_settle_usec / 5);
-        }
-        if (!S_ISREG(st.st_mode)) {
-                config_error_at_line(p, NULL, 0, "not a regular file");
-                return -EINVAL;
-        }
-        if ((uint64_t) st.st_size > CONFIG_FILE_MAX) {
-                config_error_at_line(p, NULL, 0, "larger than %u bytes", CONFIG_FILE_MAX);
-                return -EFBIG;
-        }
-        if (strict_modes) {
-                _cleanup_free_ char *m = NULL;
-                char proc[64];
-                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-                int r = config_check_file_trust(proc, &m);
-                if (r < 0) {
-                        /* Name the real path, not the /proc alias. */
-                        if (st.st_uid != 0 && st.st_uid != geteuid())
-                                config_error_at_line(p, NULL, 0,
-                                                     "owned by uid %u, not root; refusing to trust it (fix: chown root:root %s)",
-                                                     (unsigned) st.st_uid, path);
-                        else
-                                config_error_at_line(p, NULL, 0,
-                                                     "writable by group or others (mode %04o); refusing to trust it (fix: chmod go-w %s)",
-                                                     (unsigned) (st.st_mode & 07777), path);
-                        return r;
-                }
-        }
-        /* One byte more than the file, to see it grow; zero-filled, so NUL-terminated. */
-        size_t len = (size_t) st.st_size, page = (size_t) sysconf(_SC_PAGESIZE), got = 0;
-        size_t maplen = ((len + 1) / page + 1) * page;
-        char *text = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (text == MAP_FAILED)
-                return -errno;
-        ConfigText t = { .fd = TAKE_FD(fd), .st = st, .text = text, .len = len, .maplen = maplen };
-        for (;;) {
-                ssize_t n = read(t.fd, text + got, len + 1 - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int r = -errno;
-                        config_error_at_line(p, NULL, 0, "cannot read: %s", strerror(errno));
-                        text_done(&t);
-                        return r;
-                }
-                got += (size_t) n;
-                if (n == 0 || got > len)
-                        break;
-        }
-        if (got != len) {
-                config_error_at_line(p, NULL, 0, "changed while it was read");
-                text_done(&t);
-                return -EAGAIN;
-        }
-        text[len] = 0;
-        if (memchr(text, 0, len)) {
-                config_error_at_line(p, NULL, 0, "contains a NUL byte");
-                text_done(&t);
-                return -EINVAL;
-        }
-        *ret = t;
-        return 0;
-}
-
-/* Whether the file still is what was read (fstat before and after). */
-static int text_check_unchanged(ConfigParser *p, const ConfigText *t) {
-        struct stat st;
-        if (fstat(t->fd, &st) < 0)
-                return -errno;
-        if (stat_same(&st, &t->st))
-                return 0;
-        config_error_at_line(p, NULL, 0, "changed while it was read");
-        return -EAGAIN;
-}
-
-/* Files pulled in with @include are configuration too: the same strict modes apply, and
- * they must have settled before the read began (libconfig reads them itself, with stdio,
- * so a change only makes a bad read: -EAGAIN, to read everything again). */
-static int check_included_files(ConfigParser *p, const config_t *cfg, SeenList *seen, uint64_t read_start) {
-        int ret = 0;
-        for (unsigned i = 0; i < cfg->num_filenames; i++) {
-                _cleanup_free_ char *m = NULL;
-                const char *f = included_file(p, cfg->filenames[i]);
-                struct stat st;
-                if (!f)
-                        continue;
-                if (p->strict_modes && config_check_file_trust(f, &m) < 0) {
-                        config_error_at_line(p, f, 1, "%s", m ? m : "cannot check this included file");
-                        ret = ret ?: -EPERM;
-                        continue;
-                }
-                _cleanup_close_ int fd = open(f, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-                if (fd < 0 || fstat(fd, &st) < 0) {
-                        config_error_at_line(p, f, 0, "cannot read: %s", strerror(errno));
-                        ret = -EAGAIN;
-                } else if (!settled(seen, f, fd, &st, read_start)) {
-                        /* Seen only if it is still so at the deadline. */
-                        config_error_at_line(p, f, 0, "still being changed after %u s; not read",
-                                             CONFIG_SETTLE_MAX_USEC / 1000000U);
-                        ret = -EAGAIN;
-                }
-        }
-        return ret;
-}
-
-/* A long `secrets` list makes a big libconfig tree (about 2 KiB a secret). To keep memory
- * small, the main file is scanned for the top-level list (lexically only: strings,
- * comments, brackets), and libconfig then parses the rest of the file, with the list
- * emptied, and each element of the list on its own. Anything unusual (an @include, a
- * second `secrets`, unbalanced brackets, an empty element) and the whole file goes to
- * libconfig as it is; so does a file in which the split finds a syntax error, so that both
- * ways give the same errors. */
-typedef struct Span {
-        size_t start, end; /* [start, end) of an element's text */
-        unsigned line;     /* the line start is on */
-} Span;
-
-typedef struct SecretsSplit {
-        size_t open, close; /* offsets of the list's ( and ) */
-        Span *elems;
-        size_t n;
-} SecretsSplit;
-
-static size_t skip_blank(const char *t, size_t i, unsigned *line) {
-        for (;;) {
-                if (t[i] == '\n')
-                        (*line)++, i++;
-                else if (t[i] == ' ' || t[i] == '\t' || t[i] == '\r' || t[i] == '\f')
-                        i++;
-                else if (t[i] == '#' || (t[i] == '/' && t[i + 1] == '/'))
-                        while (t[i] && t[i] != '\n')
-                                i++;
-                else if (t[i] == '/' && t[i + 1] == '*') {
-                        for (i += 2; t[i] && !(t[i] == '*' && t[i + 1] == '/'); i++)
-                                if (t[i] == '\n')
-                                        (*line)++;
-                        if (t[i])
-                                i += 2;
-                } else
-                        return i;
-        }
-}
-
-static bool split_secrets(const char *t, SecretsSplit *ret) {
-        SecretsSplit sp = { 0 };
-        unsigned line = 1;
-        int depth = 0;
-        bool found = false, expect_name = true;
-        size_t i = 0, cap = 0;
-
-        for (;;) {
-                i = skip_blank(t, i, &line);
-                char ch = t[i];
-                if (!ch)
-                        break;
-                if (ch == '@')
-                        goto no;
-                if (ch == '"') {
-                        for (i++; t[i] && t[i] != '"'; i++)
-                                if (t[i] == '\\' && t[i + 1])
-                                        i++;
-                                else if (t[i] == '\n')
-                                        line++;
-                        if (!t[i])
-                                goto no;
-                        i++;
-                        expect_name = false;
-                        continue;
-                }
-                if (depth == 0 && expect_name && (isalpha((unsigned char) ch) || ch == '*')) {
-                        size_t s0 = i;
-                        while (t[i] && (isalnum((unsigned char) t[i]) || strchr("-_*", t[i])))
-                                i++;
-                        bool is_secrets = i - s0 == 7 && strncmp(t + s0, "secrets", 7) == 0;
-                        i = skip_blank(t, i, &line);
-                        if (t[i] != '=' && t[i] != ':')
-                                goto no;
-                        i = skip_blank(t, i + 1, &line);
-                        expect_name = false;
-                        if (!is_secrets)
-                                continue;
-                        if (found || t[i] != '(')
-                                goto no;
-                        found = true;
-                        sp.open = i++;
-                        /* the elements, split at top-level commas */
-                        int d = 0;
-                        size_t es = i;
-                        unsigned eline = line;
-                        bool any = false;
-                        for (;;) {
-                                size_t j = skip_blank(t, i, &line);
-                                if (!t[j])
-                                        goto no;
-                                if (t[j] == '"') {
-                                        for (j++; t[j] && t[j] != '"'; j++)
-                                                if (t[j] == '\\' && t[j + 1])
-                                                        j++;
-                                                else if (t[j] == '\n')
-                                                        line++;
-                                        if (!t[j])
-                                                goto no;
-                                        i = j + 1;
-                                        any = true;
-                                        continue;
-                                }
-                                if (t[j] == '@')
-                                        goto no;
-                                if (d == 0 && (t[j] == ',' || t[j] == ')')) {
-                                        /* An empty element, as in `( , x )` or `( x, )`:
-                                         * libconfig's to report. */
-                                        if (!any && (t[j] == ',' || sp.n > 0))
-                                                goto no;
-                                        if (any) {
-                                                if (sp.n == cap) {
-                                                        cap = cap ? cap * 2 : 64;
-                                                        Span *m = reallocarray(sp.elems, cap, sizeof(Span));
-                                                        if (!m)
-                                                                goto no;
-                                                        sp.elems = m;
-                                                }
-                                                sp.elems[sp.n++] = (Span) { es, j, eline };
-                                        }
-                                        if (t[j] == ')') {
-                                                sp.close = j;
-                                                i = j + 1;
-                                                break;
-                                        }
-                                        i = es = j + 1;
-                                        eline = line;
-                                        any = false;
-                                        continue;
-                                }
-                                if (strchr("({[", t[j]))
-                                        d++;
-                                else if (strchr(")}]", t[j]) && --d < 0)
-                                        goto no;
-                                any = true;
-                                i = j + 1;
-                        }
-                        continue;
-                }
-                if (strchr("({[", ch))
-                        depth++, expect_name = true;
-                else if (strchr(")}]", ch)) {
-                        if (--depth < 0)
-                                goto no;
-                } else if (depth == 0 && (ch == ';' || ch == ','))
-                        expect_name = true;
-                else if (depth == 0)
-                        expect_name = false;
-                i++;
-        }
-        if (!found || depth != 0)
-                goto no;
-        *ret = sp;
-        return true;
-no:
-        free(sp.elems);
-        return false;
-}
-
-/* The configuration text with [from, to) read as blanks, line breaks kept (so that line
- * numbers stay right). Read from the file again, so that the text is not held meanwhile. */
-typedef struct BlankedText {
-        int fd;
-        size_t len, pos, from, to;
-} BlankedText;
-
-static ssize_t blanked_read(void *cookie, char *buf, size_t size) {
-        BlankedText *b = cookie;
-        ssize_t n = pread(b->fd, buf, MIN(size, b->len - b->pos), (off_t) b->pos);
-        /* A file cut short reads as ending early; the check after the parse rejects it. */
-        if (n <= 0)
-                return n < 0 ? -1 : 0;
-        for (ssize_t i = 0; i < n; i++, b->pos++)
-                if (b->pos >= b->from && b->pos < b->to && buf[i] != '\n')
-                        buf[i] = ' ';
-        return n;
-}
-
 static void report_syntax_error(ConfigParser *p, config_t *cfg) {
         const char *text = config_error_text(cfg);
         p->syntax_error = true;
-        config_error_at_line(p, included_file(p, config_error_file(cfg)),
+        config_error_at_line(p, config_included_file(p, config_error_file(cfg)),
                              (unsigned) config_error_line(cfg) + p->line_offset, "%s%s",
                              strstr(text, "syntax error") ? "" : "syntax error: ", text);
 }
@@ -1593,7 +1174,7 @@ static int parse_config_text(ConfigParser *p, const ConfigText *t, const Secrets
          * elements come one by one below. */
         BlankedText bt = { .fd = t->fd, .len = t->len, .from = split ? split->open + 1 : 0,
                            .to = split ? split->close : 0 };
-        f = fopencookie(&bt, "r", (cookie_io_functions_t) { .read = blanked_read });
+        f = fopencookie(&bt, "r", (cookie_io_functions_t) { .read = config_blanked_read });
         if (!f)
                 return -errno;
 
@@ -1605,13 +1186,13 @@ static int parse_config_text(ConfigParser *p, const ConfigText *t, const Secrets
                 *strrchr(dir, '/') = 0;
                 config_set_include_dir(&cfg, *dir ? dir : "/");
         }
-        uint64_t read_start = now_usec(CLOCK_REALTIME);
+        uint64_t read_start = config_now_usec(CLOCK_REALTIME);
         if (!config_read(&cfg, f)) {
                 report_syntax_error(p, &cfg);
                 config_destroy(&cfg);
                 return -EINVAL;
         }
-        r = check_included_files(p, &cfg, seen, read_start);
+        r = config_check_included_files(p, &cfg, seen, read_start);
         if (r < 0) {
                 config_destroy(&cfg);
                 return r;
@@ -1662,11 +1243,11 @@ static int load_once(ConfigParser *p, SeenList *seen, uint64_t deadline, Config 
         SecretsSplit split = { 0 };
         Config *c = NULL;
 
-        int r = read_config_text(p, p->path, p->strict_modes, seen, deadline, &t);
+        int r = config_text_read(p, p->path, p->strict_modes, seen, deadline, &t);
         if (r < 0)
                 return r;
-        bool streamed = split_secrets(t.text, &split);
-        text_unmap(&t);
+        bool streamed = config_split_secrets(t.text, &split);
+        config_text_unmap(&t);
         r = parse_config_text(p, &t, streamed ? &split : NULL, seen, &c);
         if (streamed && p->syntax_error) {
                 /* Report what libconfig finds in the whole file, as it would without the split. */
@@ -1679,8 +1260,8 @@ static int load_once(ConfigParser *p, SeenList *seen, uint64_t deadline, Config 
         }
         free(split.elems);
         /* Whatever was parsed, a file that changed meanwhile is not what the user wrote. */
-        int k = text_check_unchanged(p, &t);
-        text_done(&t);
+        int k = config_text_check_unchanged(p, &t);
+        config_text_done(&t);
         if (k < 0) {
                 config_free(c);
                 return k;
@@ -1696,7 +1277,7 @@ static int load_once(ConfigParser *p, SeenList *seen, uint64_t deadline, Config 
 }
 
 int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_errors) {
-        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + CONFIG_SETTLE_MAX_USEC;
+        uint64_t deadline = config_now_usec(CLOCK_MONOTONIC) + CONFIG_SETTLE_MAX_USEC;
         ConfigParser p = { .path = path, .strict_modes = strict_modes };
         SeenList seen = { 0 };
         Config *c = NULL;
@@ -1706,14 +1287,14 @@ int config_load(const char *path, bool strict_modes, Config **ret, char ***ret_e
          * settled, until the deadline. */
         for (;;) {
                 r = load_once(&p, &seen, deadline, &c);
-                if (r != -EAGAIN || now_usec(CLOCK_MONOTONIC) >= deadline)
+                if (r != -EAGAIN || config_now_usec(CLOCK_MONOTONIC) >= deadline)
                         break;
                 strv_free(p.errors);
                 strv_free(p.included);
                 p = (ConfigParser) { .path = path, .strict_modes = strict_modes };
-                sleep_usec(config_settle_usec / 5);
+                config_sleep_usec(config_settle_usec / 5);
         }
-        seen_list_done(&seen);
+        config_seen_done(&seen);
         if (r >= 0) {
                 /* The model points to the names of the included files. */
                 c->included = TAKE_PTR(p.included);

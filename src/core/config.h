@@ -199,6 +199,8 @@ bool config_path_valid(const char *path);
 void config_error(ConfigParser *p, const config_setting_t *s, const char *fmt, ...) _printf_(3, 4);
 /* At a line of file (NULL: the main file). */
 void config_error_at_line(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) _printf_(4, 5);
+/* The name of an included file as the user can open it (NULL: the main file). */
+const char *config_included_file(ConfigParser *p, const char *f);
 /* Where s is set: the file (NULL for the main file; the model may point to it) and line. */
 void config_setting_place(ConfigParser *p, const config_setting_t *s, const char **ret_file, unsigned *ret_line);
 /* "line N" when in the same file as what the message is about, else "FILE:N". */
