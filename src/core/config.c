@@ -141,468 +141,184 @@ bool config_dns_subdomain_valid(const char *s) {
         return true;
 }
 
-/* ---------------------------------------------------------------- errors ---- */
+/* --------------------------------------------------------------- settings ---- */
 
-static unsigned setting_line(const ConfigParser *p, const config_setting_t *s) {
-        for (; s; s = config_setting_parent(s)) {
-                unsigned l = config_setting_source_line(s);
-                if (l > 0)
-                        return l + p->line_offset;
+static bool check_backoff(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                          void *parent) {
+        DaemonConfig *d = obj;
+        bool ok = true;
+        if (d->min_backoff_usec == 0 && config_member(g, "min_backoff")) {
+                config_error(p, config_member(g, "min_backoff"), "'min_backoff' must be greater than zero");
+                ok = false;
         }
-        return 0;
-}
-
-/* The name of a file libconfig read, as the user can open it: libconfig records an @include
- * as written, relative to the main file's directory. NULL for the main file. The name is kept
- * in p->included (the model points to it). */
-const char *config_included_file(ConfigParser *p, const char *f) {
-        _cleanup_free_ char *full = NULL;
-        const char *slash = strrchr(p->path, '/');
-        size_t n = strv_length(p->included);
-
-        if (!f || streq(f, p->path))
-                return NULL;
-        if (f[0] != '/' && slash && asprintf(&full, "%.*s/%s", (int) (slash - p->path), p->path, f) < 0)
-                return p->path;
-        if (!full && !(full = strdup(f)))
-                return p->path;
-        for (size_t i = 0; i < n; i++)
-                if (streq(p->included[i], full))
-                        return p->included[i];
-        char **m = reallocarray(p->included, n + 2, sizeof(char *));
-        if (!m)
-                return p->path;
-        p->included = m;
-        m[n] = TAKE_PTR(full);
-        m[n + 1] = NULL;
-        return m[n];
-}
-
-static const char *setting_file(ConfigParser *p, const config_setting_t *s) {
-        const char *f = s ? config_included_file(p, config_setting_source_file(s)) : NULL;
-        return f ? f : p->path;
-}
-
-void config_setting_place(ConfigParser *p, const config_setting_t *s, const char **ret_file, unsigned *ret_line) {
-        *ret_file = config_included_file(p, config_setting_source_file(s));
-        *ret_line = setting_line(p, s);
-}
-
-static void config_error_at(ConfigParser *p, const char *file, unsigned line, const char *fmt, va_list ap) {
-        char msg[1024];
-        char *e = NULL;
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        if (p->n_errors >= CONFIG_ERRORS_MAX)
-                return;
-        if (asprintf(&e, "%s:%u: %s", file, line, msg) < 0)
-                return;
-        char **n = reallocarray(p->errors, p->n_errors + 2, sizeof(char *));
-        if (!n) {
-                free(e);
-                return;
+        if (d->max_backoff_usec < d->min_backoff_usec) {
+                config_error(p, s ?: g, "'max_backoff' must not be shorter than 'min_backoff'");
+                ok = false;
         }
-        p->errors = n;
-        p->errors[p->n_errors++] = e;
-        p->errors[p->n_errors] = NULL;
+        return ok;
 }
 
-void config_error(ConfigParser *p, const config_setting_t *s, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        config_error_at(p, setting_file(p, s), setting_line(p, s), fmt, ap);
-        va_end(ap);
-}
+static const ConfigSetting daemon_settings[] = {
+        { "refresh_interval", CONFIG_SETTING_DURATION, offsetof(DaemonConfig, refresh_interval_usec),
+          .def = DEFAULT_REFRESH_INTERVAL },
+        { "max_concurrent_requests", CONFIG_SETTING_UNSIGNED, offsetof(DaemonConfig, max_concurrent_requests),
+          .def = DEFAULT_MAX_CONCURRENT, .min = 1, .max = 1024 },
+        { "min_backoff", CONFIG_SETTING_DURATION, offsetof(DaemonConfig, min_backoff_usec), .def = DEFAULT_MIN_BACKOFF },
+        /* checks min_backoff too: both once both are read */
+        { "max_backoff", CONFIG_SETTING_DURATION, offsetof(DaemonConfig, max_backoff_usec),
+          CONFIG_SETTING_CHECK_ALWAYS, .def = DEFAULT_MAX_BACKOFF, .check = check_backoff },
+        { "log_level", CONFIG_SETTING_ENUM, offsetof(DaemonConfig, log_level), .def = LOG_INFO,
+          .from_string = log_level_from_string, .to_string = log_level_to_string,
+          .choices = "debug, info, notice, warning, err" },
+        { "runtime_dir", CONFIG_SETTING_PATH, offsetof(DaemonConfig, runtime_dir), .def_string = "/run/secretsyncd" },
+        { "state_dir", CONFIG_SETTING_PATH, offsetof(DaemonConfig, state_dir), .def_string = "/var/lib/secretsyncd" },
+        {}
+};
 
-void config_error_at_line(ConfigParser *p, const char *file, unsigned line, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        config_error_at(p, file ? file : p->path, line, fmt, ap);
-        va_end(ap);
-}
-
-/* "line N" when in the same file as what the message is about, else "FILE:N". */
-const char *config_other_place(const char *file, const char *other, unsigned line, char *buf, size_t size) {
-        if (streq_ptr(file, other))
-                snprintf(buf, size, "line %u", line);
-        else
-                snprintf(buf, size, "%s:%u", other ? other : "the main file", line);
-        return buf;
-}
-
-const char *config_type_name(int t) {
-        switch (t) {
-        case CONFIG_TYPE_GROUP:
-                return "a group { ... }";
-        case CONFIG_TYPE_INT:
-        case CONFIG_TYPE_INT64:
-                return "an integer";
-        case CONFIG_TYPE_FLOAT:
-                return "a number";
-        case CONFIG_TYPE_STRING:
-                return "a string";
-        case CONFIG_TYPE_BOOL:
-                return "a boolean";
-        case CONFIG_TYPE_ARRAY:
-                return "an array [ ... ]";
-        case CONFIG_TYPE_LIST:
-                return "a list ( ... )";
-        default:
-                return "something else";
-        }
-}
-
-static const char *setting_path(const config_setting_t *s, char *buf, size_t size) {
-        /* "secrets.[2].files.[0].mode"-like, but friendlier: only named members. */
-        const char *name = config_setting_name(s);
-        snprintf(buf, size, "%s", name ? name : "element");
-        return buf;
-}
-
-void config_check_keys(ConfigParser *p, const config_setting_t *group, const char *const *allowed) {
-        if (!group || !config_setting_is_group(group))
-                return;
-        int n = config_setting_length(group);
-        for (int i = 0; i < n; i++) {
-                const config_setting_t *m = config_setting_get_elem(group, (unsigned) i);
-                const char *name = config_setting_name(m);
-                bool ok = false;
-                for (const char *const *a = allowed; *a; a++)
-                        if (streq(*a, name)) {
-                                ok = true;
-                                break;
-                        }
-                if (!ok) {
-                        char b[256];
-                        const char *parent = config_setting_name(group);
-                        config_error(p, m, "unknown setting '%s'%s%s", name,
-                                     parent ? " in " : "", parent ? setting_path(group, b, sizeof(b)) : "");
-                }
-        }
-}
-
-const config_setting_t *config_member(const config_setting_t *group, const char *name) {
-        return group ? config_setting_get_member(group, name) : NULL;
-}
-
-bool config_expect_type(ConfigParser *p, const config_setting_t *s, int type, const char *what) {
-        int t = config_setting_type(s);
-        if (t == type || (type == CONFIG_TYPE_INT && t == CONFIG_TYPE_INT64))
+static bool check_lease_namespace(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                                  void *parent) {
+        const KubeConfig *k = obj;
+        if (config_dns_label_valid(k->lease_namespace))
                 return true;
-        if (type == CONFIG_TYPE_LIST && t == CONFIG_TYPE_ARRAY && config_setting_length(s) == 0)
-                return true; /* `x = [ ];` is an empty list too */
-        config_error(p, s, "'%s' must be %s, not %s", what, config_type_name(type), config_type_name(t));
+        config_error(p, s, "'namespace' = \"%s\" is not a valid namespace name", k->lease_namespace);
         return false;
 }
 
-int config_get_string(ConfigParser *p, const config_setting_t *group, const char *name, bool required,
-                      char **ret) {
-        const config_setting_t *s = config_member(group, name);
-        if (!s) {
-                if (required) {
-                        config_error(p, group, "missing required setting '%s'", name);
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        if (!config_expect_type(p, s, CONFIG_TYPE_STRING, name))
-                return -EINVAL;
-        const char *v = config_setting_get_string(s);
-        if (required && (!v || !*v)) {
-                config_error(p, s, "'%s' must not be empty", name);
-                return -EINVAL;
-        }
-        char *c = strdup(v ? v : "");
-        if (!c)
-                return -ENOMEM;
-        free(*ret);
-        *ret = c;
-        return 1;
+static bool check_lease_name(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                             void *parent) {
+        const KubeConfig *k = obj;
+        if (config_dns_subdomain_valid(k->lease_name))
+                return true;
+        config_error(p, s, "'lease_name' = \"%s\" is not a valid object name", k->lease_name);
+        return false;
 }
 
-int config_get_int(ConfigParser *p, const config_setting_t *group, const char *name, long long min,
-                   long long max, long long *ret) {
-        const config_setting_t *s = config_member(group, name);
-        if (!s)
-                return 0;
-        if (!config_expect_type(p, s, CONFIG_TYPE_INT, name))
-                return -EINVAL;
-        long long v = config_setting_get_int64(s);
-        if (v < min || v > max) {
-                config_error(p, s, "'%s' must be between %lld and %lld, not %lld", name, min, max, v);
-                return -ERANGE;
+static bool check_lease_times(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                              void *parent) {
+        const KubeConfig *k = obj;
+        bool ok = true;
+        if (k->renew_deadline_usec >= k->lease_duration_usec) {
+                config_error(p, s, "'renew_deadline' must be shorter than 'lease_duration'");
+                ok = false;
         }
-        *ret = v;
-        return 1;
+        if (k->retry_period_usec >= k->renew_deadline_usec) {
+                config_error(p, s, "'retry_period' must be shorter than 'renew_deadline'");
+                ok = false;
+        }
+        return ok;
 }
 
-int config_get_bool(ConfigParser *p, const config_setting_t *group, const char *name, bool *ret) {
-        const config_setting_t *s = config_member(group, name);
-        if (!s)
-                return 0;
-        if (!config_expect_type(p, s, CONFIG_TYPE_BOOL, name))
-                return -EINVAL;
-        *ret = config_setting_get_bool(s);
-        return 1;
+/* In the KubeConfig itself (offset 0 of the group). */
+static const ConfigSetting leader_election_settings[] = {
+        { "enabled", CONFIG_SETTING_BOOL, offsetof(KubeConfig, leader_election), .def = true },
+        { "namespace", CONFIG_SETTING_STRING, offsetof(KubeConfig, lease_namespace), .def_string = "kube-system",
+          .check = check_lease_namespace },
+        { "lease_name", CONFIG_SETTING_STRING, offsetof(KubeConfig, lease_name), .def_string = "secretsyncd",
+          .check = check_lease_name },
+        /* default: the host name (fill_defaults()) */
+        { "identity", CONFIG_SETTING_STRING, offsetof(KubeConfig, identity), CONFIG_SETTING_NONEMPTY },
+        { "lease_duration", CONFIG_SETTING_DURATION, offsetof(KubeConfig, lease_duration_usec),
+          .def = DEFAULT_LEASE_DURATION },
+        { "renew_deadline", CONFIG_SETTING_DURATION, offsetof(KubeConfig, renew_deadline_usec),
+          .def = DEFAULT_RENEW_DEADLINE },
+        { "retry_period", CONFIG_SETTING_DURATION, offsetof(KubeConfig, retry_period_usec),
+          .def = DEFAULT_RETRY_PERIOD },
+        {}
+};
+
+static const ConfigSetting kubernetes_settings[] = {
+        /* unset or "": the in-cluster service account */
+        { "kubeconfig", CONFIG_SETTING_CREDENTIAL, offsetof(KubeConfig, kubeconfig),
+          CONFIG_SETTING_EMPTY_UNSET | CONFIG_SETTING_DUMP_IF_SET },
+        { "leader_election", CONFIG_SETTING_GROUP, 0, .group = leader_election_settings, .check = check_lease_times },
+        {}
+};
+
+static bool check_property(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                           void *parent) {
+        const RemoteRef *r = obj;
+        if (r->property[0] != '.' && r->property[strlen(r->property) - 1] != '.' && !strstr(r->property, ".."))
+                return true;
+        config_error(p, s, "'property' = \"%s\" is not a valid (dotted) key path", r->property);
+        return false;
 }
 
-int config_get_duration(ConfigParser *p, const config_setting_t *group, const char *name, uint64_t *ret) {
-        const config_setting_t *s = config_member(group, name);
-        uint64_t v;
-        if (!s)
-                return 0;
-        int t = config_setting_type(s);
-        if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
-                long long n = config_setting_get_int64(s);
-                if (n < 0 || (uint64_t) n > DURATION_MAX_USEC / USEC_PER_SEC) {
-                        config_error(p, s, "'%s' must be between 0 and %llu seconds", name,
-                                     (unsigned long long) (DURATION_MAX_USEC / USEC_PER_SEC));
-                        return -ERANGE;
-                }
-                v = (uint64_t) n * USEC_PER_SEC;
-        } else if (t == CONFIG_TYPE_STRING) {
-                const char *str = config_setting_get_string(s);
-                int r = duration_parse(str, &v);
-                if (r == -ERANGE) {
-                        config_error(p, s, "'%s' = \"%s\" is too long (at most 365d)", name, str);
-                        return r;
-                }
-                if (r < 0) {
-                        config_error(p, s, "'%s' = \"%s\" is not a duration (like \"90s\", \"15m\", \"1h30m\", \"24h\")",
-                                     name, str);
-                        return r;
-                }
-        } else {
-                config_error(p, s, "'%s' must be a duration string like \"1h\" or a number of seconds, not %s",
-                             name, config_type_name(t));
-                return -EINVAL;
-        }
-        *ret = v;
-        return 1;
-}
+static const ConfigSetting remote_ref_settings[] = {
+        { "key", CONFIG_SETTING_STRING, offsetof(RemoteRef, key), CONFIG_SETTING_REQUIRED | CONFIG_SETTING_STOP_UNREAD },
+        { "property", CONFIG_SETTING_STRING, offsetof(RemoteRef, property),
+          CONFIG_SETTING_EMPTY_UNSET | CONFIG_SETTING_DUMP_IF_SET | CONFIG_SETTING_STOP_INVALID, .check = check_property },
+        { "version", CONFIG_SETTING_STRING, offsetof(RemoteRef, version),
+          CONFIG_SETTING_EMPTY_UNSET | CONFIG_SETTING_DUMP_IF_SET },
+        {}
+};
 
-int config_get_strv(ConfigParser *p, const config_setting_t *group, const char *name, char ***ret) {
-        const config_setting_t *s = config_member(group, name);
-        if (!s)
-                return 0;
-        int t = config_setting_type(s);
-        if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
-                config_error(p, s, "'%s' must be an array of strings [ \"...\", ... ], not %s", name, config_type_name(t));
-                return -EINVAL;
-        }
-        int n = config_setting_length(s);
-        _cleanup_strv_free_ char **l = calloc((size_t) n + 1, sizeof(char *));
-        if (!l)
-                return -ENOMEM;
-        for (int i = 0; i < n; i++) {
-                const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
-                if (config_setting_type(e) != CONFIG_TYPE_STRING) {
-                        config_error(p, s, "'%s' must hold only strings", name);
-                        return -EINVAL;
-                }
-                l[i] = strdup(config_setting_get_string(e));
-                if (!l[i])
-                        return -ENOMEM;
-        }
-        strv_free(*ret);
-        *ret = TAKE_PTR(l);
-        return 1;
-}
-
-int config_check_file_trust(const char *path, char **ret_message) {
-        struct stat st;
-        int r;
-
-        if (stat(path, &st) < 0)
-                return -errno;
-        if (st.st_uid != 0 && st.st_uid != geteuid()) {
-                r = asprintf(ret_message,
-                             "%s is owned by uid %u, not root; refusing to trust it (fix: chown root:root %s)",
-                             path, (unsigned) st.st_uid, path);
-                return r < 0 ? -ENOMEM : -EPERM;
-        }
-        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-                r = asprintf(ret_message,
-                             "%s is writable by group or others (mode %04o); refusing to trust it (fix: chmod go-w %s)",
-                             path, (unsigned) (st.st_mode & 07777), path);
-                return r < 0 ? -ENOMEM : -EPERM;
-        }
-        return 0;
-}
-
-bool config_path_valid(const char *path) {
-        if (path[0] != '/' || streq(path, "/"))
-                return false;
-        if (strstr(path, "//") || path[strlen(path) - 1] == '/')
-                return false;
-        for (const char *c = path; c; c = strchr(c + 1, '/')) {
-                const char *comp = c + 1;
-                size_t len = strcspn(comp, "/");
-                if ((len == 1 && comp[0] == '.') || (len == 2 && comp[0] == '.' && comp[1] == '.'))
-                        return false;
-        }
+static bool check_secret_key(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                             void *parent) {
+        const DataRef *d = obj;
+        const SecretConfig *sec = parent;
+        if (!config_secret_key_valid(d->secret_key))
+                config_error(p, s, "secret '%s': secret_key \"%s\" must be made of [-._a-zA-Z0-9]", sec->name,
+                             d->secret_key);
+        for (const DataRef *o = sec->data; o < d; o++)
+                if (streq_ptr(o->secret_key, d->secret_key))
+                        config_error(p, g, "secret '%s': secret_key \"%s\" appears twice", sec->name, d->secret_key);
         return true;
 }
 
-int config_check_credential_path(ConfigParser *p, const config_setting_t *s, const char *path) {
-        _cleanup_free_ char *m = NULL;
-        if (!p->strict_modes)
-                return 0;
-        int r = config_check_file_trust(path, &m);
-        /* A credential that does not exist yet (a token another service writes later) is a
-         * run-time failure, not a configuration error. */
-        if (r < 0 && r != -ENOENT) {
-                if (m)
-                        config_error(p, s, "%s", m);
-                else
-                        config_error(p, s, "cannot check %s: %s", path, strerror(-r));
-                return r;
-        }
-        return 0;
+static const ConfigSetting data_settings[] = {
+        { "secret_key", CONFIG_SETTING_STRING, offsetof(DataRef, secret_key), CONFIG_SETTING_REQUIRED,
+          .check = check_secret_key },
+        { "remote_ref", CONFIG_SETTING_GROUP, offsetof(DataRef, remote), CONFIG_SETTING_REQUIRED,
+          .group = remote_ref_settings },
+        {}
+};
+
+static const ConfigSetting data_from_settings[] = {
+        { "extract", CONFIG_SETTING_GROUP, offsetof(DataFrom, extract), CONFIG_SETTING_REQUIRED,
+          .group = remote_ref_settings },
+        {}
+};
+
+static bool check_secret_name(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                              void *parent) {
+        const SecretConfig *sec = obj;
+        if (config_name_valid(sec->name))
+                return true;
+        config_error(p, s,
+                     "secret name '%s' is not valid: use lower case letters, digits and '-', starting and "
+                     "ending with a letter or digit",
+                     sec->name);
+        return false;
 }
 
-int config_get_credential_file(ConfigParser *p, const config_setting_t *group, const char *name,
-                               bool required, char **ret) {
-        int r = config_get_string(p, group, name, required, ret);
-        if (r <= 0)
-                return r;
-        const config_setting_t *s = config_member(group, name);
-        if (!config_path_valid(*ret)) {
-                config_error(p, s, "'%s' = \"%s\" must be an absolute path", name, *ret);
-                return -EINVAL;
-        }
-        r = config_check_credential_path(p, s, *ret);
-        return r < 0 ? r : 1;
+/* Resolves the store (parent: the Config). */
+static bool check_store(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                        void *parent) {
+        SecretConfig *sec = obj;
+        sec->store = config_find_store(parent, sec->store_name);
+        if (sec->store)
+                return true;
+        config_error(p, s, "secret '%s': store '%s' is not defined in 'stores'", sec->name, sec->store_name);
+        return false;
 }
 
-/* ------------------------------------------------------------------ dump ---- */
+/* Then the sinks' settings (sink_vtables). */
+static const ConfigSetting secret_settings[] = {
+        { "name", CONFIG_SETTING_STRING, offsetof(SecretConfig, name),
+          CONFIG_SETTING_REQUIRED | CONFIG_SETTING_STOP_UNREAD, .check = check_secret_name },
+        { "store", CONFIG_SETTING_STRING, offsetof(SecretConfig, store_name), CONFIG_SETTING_REQUIRED,
+          .check = check_store },
+        /* default: daemon.refresh_interval */
+        { "refresh_interval", CONFIG_SETTING_DURATION, offsetof(SecretConfig, refresh_interval_usec) },
+        { "data", CONFIG_SETTING_LIST, offsetof(SecretConfig, data), .n_offset = offsetof(SecretConfig, n_data),
+          .size = sizeof(DataRef), .line_offset = offsetof(DataRef, line), .group = data_settings },
+        { "data_from", CONFIG_SETTING_LIST, offsetof(SecretConfig, data_from),
+          .n_offset = offsetof(SecretConfig, n_data_from), .size = sizeof(DataFrom),
+          .line_offset = offsetof(DataFrom, line), .group = data_from_settings },
+        {}
+};
 
-void config_dump_quoted(FILE *f, const char *s) {
-        fputc('"', f);
-        for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
-                switch (*c) {
-                case '"':
-                        fputs("\\\"", f);
-                        break;
-                case '\\':
-                        fputs("\\\\", f);
-                        break;
-                case '\n':
-                        fputs("\\n", f);
-                        break;
-                case '\t':
-                        fputs("\\t", f);
-                        break;
-                case '\r':
-                        fputs("\\r", f);
-                        break;
-                case '\f':
-                        fputs("\\f", f);
-                        break;
-                default:
-                        if (*c < 0x20 || *c == 0x7f)
-                                fprintf(f, "\\x%02x", *c);
-                        else
-                                fputc(*c, f);
-                }
-        }
-        fputc('"', f);
-}
-
-static void indent(ConfigDump *d) {
-        for (int i = 0; i < d->indent; i++)
-                fputs("  ", d->f);
-}
-
-void config_dump_string(ConfigDump *d, const char *key, const char *value) {
-        indent(d);
-        fprintf(d->f, "%s = ", key);
-        config_dump_quoted(d->f, value ? value : "");
-        fputs(";\n", d->f);
-}
-
-void config_dump_secret(ConfigDump *d, const char *key, const char *value) {
-        config_dump_string(d, key, d->redact ? "<redacted>" : value);
-}
-
-void config_dump_int(ConfigDump *d, const char *key, long long value) {
-        indent(d);
-        fprintf(d->f, "%s = %lld;\n", key, value);
-}
-
-void config_dump_bool(ConfigDump *d, const char *key, bool value) {
-        indent(d);
-        fprintf(d->f, "%s = %s;\n", key, value ? "true" : "false");
-}
-
-void config_dump_duration(ConfigDump *d, const char *key, uint64_t usec) {
-        char b[DURATION_FORMAT_MAX];
-        config_dump_string(d, key, duration_format(usec, b, sizeof(b)));
-}
-
-void config_dump_strv(ConfigDump *d, const char *key, char *const *l) {
-        indent(d);
-        fprintf(d->f, "%s = [", key);
-        for (size_t i = 0; l && l[i]; i++) {
-                fputs(i ? ", " : " ", d->f);
-                config_dump_quoted(d->f, l[i]);
-        }
-        fputs(" ];\n", d->f);
-}
-
-void config_dump_open(ConfigDump *d, const char *key) {
-        indent(d);
-        if (key)
-                fprintf(d->f, "%s = {\n", key);
-        else
-                fputs("{\n", d->f);
-        d->indent++;
-}
-
-void config_dump_close(ConfigDump *d) {
-        d->indent--;
-        indent(d);
-        fputs("};\n", d->f);
-}
-
-void config_dump_list_open(ConfigDump *d, const char *key) {
-        indent(d);
-        fprintf(d->f, "%s = (\n", key);
-        d->indent++;
-}
-
-void config_dump_list_close(ConfigDump *d) {
-        d->indent--;
-        indent(d);
-        fputs(");\n", d->f);
-}
-
-void config_dump_item_open(ConfigDump *d) {
-        indent(d);
-        fputs("{\n", d->f);
-        d->indent++;
-}
-
-void config_dump_item_close(ConfigDump *d, bool last) {
-        d->indent--;
-        indent(d);
-        fputs(last ? "}\n" : "},\n", d->f);
-}
-
-static void dump_remote_ref(ConfigDump *d, const char *key, const RemoteRef *r) {
-        config_dump_open(d, key);
-        config_dump_string(d, "key", r->key);
-        if (r->property)
-                config_dump_string(d, "property", r->property);
-        if (r->version)
-                config_dump_string(d, "version", r->version);
-        config_dump_close(d);
-}
-
-void config_dump_mode(ConfigDump *d, const char *key, mode_t m) {
-        char b[16];
-        snprintf(b, sizeof(b), "%04o", (unsigned) m);
-        config_dump_string(d, key, b);
-}
+/* ------------------------------------------------------------------ model ---- */
 
 static void dump_store(const Store *s, ConfigDump *d) {
         config_dump_open(d, s->name);
@@ -612,28 +328,7 @@ static void dump_store(const Store *s, ConfigDump *d) {
 }
 
 static void dump_secret(ConfigDump *d, const SecretConfig *s) {
-        config_dump_string(d, "name", s->name);
-        config_dump_string(d, "store", s->store_name);
-        config_dump_duration(d, "refresh_interval", s->refresh_interval_usec);
-        if (s->n_data > 0) {
-                config_dump_list_open(d, "data");
-                for (size_t i = 0; i < s->n_data; i++) {
-                        config_dump_item_open(d);
-                        config_dump_string(d, "secret_key", s->data[i].secret_key);
-                        dump_remote_ref(d, "remote_ref", &s->data[i].remote);
-                        config_dump_item_close(d, i + 1 == s->n_data);
-                }
-                config_dump_list_close(d);
-        }
-        if (s->n_data_from > 0) {
-                config_dump_list_open(d, "data_from");
-                for (size_t i = 0; i < s->n_data_from; i++) {
-                        config_dump_item_open(d);
-                        dump_remote_ref(d, "extract", &s->data_from[i].extract);
-                        config_dump_item_close(d, i + 1 == s->n_data_from);
-                }
-                config_dump_list_close(d);
-        }
+        config_settings_dump(d, secret_settings, s);
         for (const SinkVTable *const *vt = sink_vtables; *vt; vt++)
                 (*vt)->dump_config(s, d);
 }
@@ -643,13 +338,7 @@ int config_dump(const Config *c, FILE *f, bool redact) {
 
         fputs("# secretsyncd effective configuration (secretsyncd --dump-config)\n", f);
         config_dump_open(&d, "daemon");
-        config_dump_duration(&d, "refresh_interval", c->daemon.refresh_interval_usec);
-        config_dump_int(&d, "max_concurrent_requests", c->daemon.max_concurrent_requests);
-        config_dump_duration(&d, "min_backoff", c->daemon.min_backoff_usec);
-        config_dump_duration(&d, "max_backoff", c->daemon.max_backoff_usec);
-        config_dump_string(&d, "log_level", log_level_to_string(c->daemon.log_level));
-        config_dump_string(&d, "runtime_dir", c->daemon.runtime_dir);
-        config_dump_string(&d, "state_dir", c->daemon.state_dir);
+        config_settings_dump(&d, daemon_settings, &c->daemon);
         config_dump_close(&d);
 
         config_dump_open(&d, "stores");
@@ -660,17 +349,7 @@ int config_dump(const Config *c, FILE *f, bool redact) {
         if (c->kubernetes.present) {
                 const KubeConfig *k = &c->kubernetes;
                 config_dump_open(&d, "kubernetes");
-                if (k->kubeconfig)
-                        config_dump_string(&d, "kubeconfig", k->kubeconfig);
-                config_dump_open(&d, "leader_election");
-                config_dump_bool(&d, "enabled", k->leader_election);
-                config_dump_string(&d, "namespace", k->lease_namespace);
-                config_dump_string(&d, "lease_name", k->lease_name);
-                config_dump_string(&d, "identity", k->identity);
-                config_dump_duration(&d, "lease_duration", k->lease_duration_usec);
-                config_dump_duration(&d, "renew_deadline", k->renew_deadline_usec);
-                config_dump_duration(&d, "retry_period", k->retry_period_usec);
-                config_dump_close(&d);
+                config_settings_dump(&d, kubernetes_settings, k);
                 config_dump_close(&d);
         }
 
@@ -715,23 +394,8 @@ char *config_secret_fingerprint(const SecretConfig *s) {
 
 /* ------------------------------------------------------------------ free ---- */
 
-static void remote_ref_done(RemoteRef *r) {
-        free(r->key);
-        free(r->property);
-        free(r->version);
-}
-
 static void secret_config_done(SecretConfig *s) {
-        free(s->name);
-        free(s->store_name);
-        for (size_t i = 0; i < s->n_data; i++) {
-                free(s->data[i].secret_key);
-                remote_ref_done(&s->data[i].remote);
-        }
-        free(s->data);
-        for (size_t i = 0; i < s->n_data_from; i++)
-                remote_ref_done(&s->data_from[i].extract);
-        free(s->data_from);
+        config_settings_done(secret_settings, s);
         for (const SinkVTable *const *vt = sink_vtables; *vt; vt++)
                 (*vt)->done(s);
 }
@@ -741,15 +405,11 @@ Config *config_free(Config *c) {
                 return NULL;
         free(c->path);
         strv_free(c->included);
-        free(c->daemon.runtime_dir);
-        free(c->daemon.state_dir);
+        config_settings_done(daemon_settings, &c->daemon);
         for (size_t i = 0; i < c->n_stores; i++)
                 store_free(c->stores[i]);
         free(c->stores);
-        free(c->kubernetes.kubeconfig);
-        free(c->kubernetes.lease_namespace);
-        free(c->kubernetes.lease_name);
-        free(c->kubernetes.identity);
+        config_settings_done(kubernetes_settings, &c->kubernetes);
         for (size_t i = 0; i < c->n_secrets; i++)
                 secret_config_done(&c->secrets[i]);
         free(c->secrets);
@@ -775,42 +435,6 @@ Store *config_find_store(const Config *c, const char *name) {
 
 static bool expect_group(ConfigParser *p, const config_setting_t *s, const char *what) {
         return config_expect_type(p, s, CONFIG_TYPE_GROUP, what);
-}
-
-static void parse_daemon(ConfigParser *p, const config_setting_t *g, DaemonConfig *d) {
-        static const char *const keys[] = { "refresh_interval", "max_concurrent_requests", "min_backoff",
-                                            "max_backoff", "log_level", "runtime_dir", "state_dir", NULL };
-        long long n;
-        _cleanup_free_ char *level = NULL;
-
-        if (!g)
-                return;
-        if (!expect_group(p, g, "daemon"))
-                return;
-        config_check_keys(p, g, keys);
-        config_get_duration(p, g, "refresh_interval", &d->refresh_interval_usec);
-        if (config_get_int(p, g, "max_concurrent_requests", 1, 1024, &n) > 0)
-                d->max_concurrent_requests = (unsigned) n;
-        config_get_duration(p, g, "min_backoff", &d->min_backoff_usec);
-        config_get_duration(p, g, "max_backoff", &d->max_backoff_usec);
-        if (d->min_backoff_usec == 0 && config_member(g, "min_backoff"))
-                config_error(p, config_member(g, "min_backoff"), "'min_backoff' must be greater than zero");
-        if (d->max_backoff_usec < d->min_backoff_usec)
-                config_error(p, config_member(g, "max_backoff") ?: g, "'max_backoff' must not be shorter than 'min_backoff'");
-        if (config_get_string(p, g, "log_level", false, &level) > 0) {
-                int l = log_level_from_string(level);
-                if (l < 0)
-                        config_error(p, config_member(g, "log_level"),
-                                     "'log_level' = \"%s\" is not one of debug, info, notice, warning, err", level);
-                else
-                        d->log_level = l;
-        }
-        if (config_get_string(p, g, "runtime_dir", false, &d->runtime_dir) > 0 &&
-            !config_path_valid(d->runtime_dir))
-                config_error(p, config_member(g, "runtime_dir"), "'runtime_dir' must be an absolute path");
-        if (config_get_string(p, g, "state_dir", false, &d->state_dir) > 0 &&
-            !config_path_valid(d->state_dir))
-                config_error(p, config_member(g, "state_dir"), "'state_dir' must be an absolute path");
 }
 
 static void parse_stores(ConfigParser *p, const config_setting_t *g, Config *c) {
@@ -845,153 +469,37 @@ static void parse_stores(ConfigParser *p, const config_setting_t *g, Config *c) 
                 Store *st = store_new(vt, name);
                 if (!st)
                         return;
-                st->line = setting_line(p, s);
+                st->line = config_setting_line(p, s);
                 c->stores[c->n_stores++] = st;
                 vt->parse_config(st, p, s);
         }
 }
 
 static void parse_kubernetes(ConfigParser *p, const config_setting_t *g, KubeConfig *k) {
-        static const char *const keys[] = { "kubeconfig", "leader_election", NULL };
-        static const char *const le_keys[] = { "enabled", "namespace", "lease_name", "identity",
-                                               "lease_duration", "renew_deadline", "retry_period", NULL };
         if (!g)
                 return;
         if (!expect_group(p, g, "kubernetes"))
                 return;
         k->present = true;
-        k->line = setting_line(p, g);
-        config_check_keys(p, g, keys);
-        if (config_get_string(p, g, "kubeconfig", false, &k->kubeconfig) > 0) {
-                if (!*k->kubeconfig) {
-                        free(k->kubeconfig);
-                        k->kubeconfig = NULL;
-                } else {
-                        free(k->kubeconfig);
-                        k->kubeconfig = NULL;
-                        config_get_credential_file(p, g, "kubeconfig", false, &k->kubeconfig);
-                }
-        }
-        const config_setting_t *le = config_member(g, "leader_election");
-        if (le && expect_group(p, le, "leader_election")) {
-                config_check_keys(p, le, le_keys);
-                config_get_bool(p, le, "enabled", &k->leader_election);
-                if (config_get_string(p, le, "namespace", false, &k->lease_namespace) > 0 &&
-                    !config_dns_label_valid(k->lease_namespace))
-                        config_error(p, config_member(le, "namespace"), "'namespace' = \"%s\" is not a valid namespace name",
-                                     k->lease_namespace);
-                if (config_get_string(p, le, "lease_name", false, &k->lease_name) > 0 &&
-                    !config_dns_subdomain_valid(k->lease_name))
-                        config_error(p, config_member(le, "lease_name"), "'lease_name' = \"%s\" is not a valid object name",
-                                     k->lease_name);
-                if (config_get_string(p, le, "identity", false, &k->identity) > 0 && !*k->identity)
-                        config_error(p, config_member(le, "identity"), "'identity' must not be empty");
-                config_get_duration(p, le, "lease_duration", &k->lease_duration_usec);
-                config_get_duration(p, le, "renew_deadline", &k->renew_deadline_usec);
-                config_get_duration(p, le, "retry_period", &k->retry_period_usec);
-                if (k->renew_deadline_usec >= k->lease_duration_usec)
-                        config_error(p, le, "'renew_deadline' must be shorter than 'lease_duration'");
-                if (k->retry_period_usec >= k->renew_deadline_usec)
-                        config_error(p, le, "'retry_period' must be shorter than 'renew_deadline'");
-        }
-}
-
-static int parse_remote_ref(ConfigParser *p, const config_setting_t *g, const char *what, RemoteRef *r) {
-        static const char *const keys[] = { "key", "property", "version", NULL };
-        if (!expect_group(p, g, what))
-                return -EINVAL;
-        config_check_keys(p, g, keys);
-        if (config_get_string(p, g, "key", true, &r->key) <= 0)
-                return -EINVAL;
-        if (config_get_string(p, g, "property", false, &r->property) > 0 && !*r->property) {
-                free(r->property);
-                r->property = NULL;
-        }
-        if (r->property && (r->property[0] == '.' || r->property[strlen(r->property) - 1] == '.' ||
-                            strstr(r->property, ".."))) {
-                config_error(p, config_member(g, "property"), "'property' = \"%s\" is not a valid (dotted) key path",
-                             r->property);
-                return -EINVAL;
-        }
-        if (config_get_string(p, g, "version", false, &r->version) > 0 && !*r->version) {
-                free(r->version);
-                r->version = NULL;
-        }
-        return 0;
+        k->line = config_setting_line(p, g);
+        (void) config_settings_parse(p, g, kubernetes_settings, k, NULL, NULL);
 }
 
 static void parse_secret(ConfigParser *p, const config_setting_t *g, Config *c, SecretConfig *sec) {
-        static const char *const keys[] = { "name", "store", "refresh_interval", "data", "data_from",
-                                            "kubernetes", "files", NULL };
+        const char *sinks[8] = { 0 };
         const config_setting_t *s;
 
         sec->file = config_included_file(p, config_setting_source_file(g));
-        sec->line = setting_line(p, g);
+        sec->line = config_setting_line(p, g);
         sec->refresh_interval_usec = c->daemon.refresh_interval_usec;
         if (!expect_group(p, g, "secrets"))
                 return;
-        config_check_keys(p, g, keys);
-        if (config_get_string(p, g, "name", true, &sec->name) <= 0) {
-                sec->name = strdup("?");
+        for (size_t i = 0; sink_vtables[i] && i + 1 < ELEMENTSOF(sinks); i++)
+                sinks[i] = sink_vtables[i]->setting;
+        if (config_settings_parse(p, g, secret_settings, sec, c, sinks) < 0) {
+                if (!sec->name)
+                        sec->name = strdup("?");
                 return;
-        }
-        if (!config_name_valid(sec->name))
-                config_error(p, config_member(g, "name"),
-                             "secret name '%s' is not valid: use lower case letters, digits and '-', starting and "
-                             "ending with a letter or digit",
-                             sec->name);
-        if (config_get_string(p, g, "store", true, &sec->store_name) > 0) {
-                sec->store = config_find_store(c, sec->store_name);
-                if (!sec->store)
-                        config_error(p, config_member(g, "store"), "secret '%s': store '%s' is not defined in 'stores'",
-                                     sec->name, sec->store_name);
-        }
-        config_get_duration(p, g, "refresh_interval", &sec->refresh_interval_usec);
-
-        if ((s = config_member(g, "data")) && config_expect_type(p, s, CONFIG_TYPE_LIST, "data")) {
-                int n = config_setting_length(s);
-                sec->data = calloc(MAX(n, 1), sizeof(DataRef));
-                for (int i = 0; sec->data && i < n; i++) {
-                        static const char *const dkeys[] = { "secret_key", "remote_ref", NULL };
-                        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
-                        DataRef *d = &sec->data[sec->n_data++];
-                        d->line = setting_line(p, e);
-                        if (!expect_group(p, e, "data"))
-                                continue;
-                        config_check_keys(p, e, dkeys);
-                        if (config_get_string(p, e, "secret_key", true, &d->secret_key) > 0 &&
-                            !config_secret_key_valid(d->secret_key))
-                                config_error(p, config_member(e, "secret_key"),
-                                             "secret '%s': secret_key \"%s\" must be made of [-._a-zA-Z0-9]",
-                                             sec->name, d->secret_key);
-                        for (size_t j = 0; d->secret_key && j + 1 < sec->n_data; j++)
-                                if (streq_ptr(sec->data[j].secret_key, d->secret_key))
-                                        config_error(p, e, "secret '%s': secret_key \"%s\" appears twice", sec->name,
-                                                     d->secret_key);
-                        const config_setting_t *rr = config_member(e, "remote_ref");
-                        if (!rr)
-                                config_error(p, e, "missing required setting 'remote_ref'");
-                        else
-                                parse_remote_ref(p, rr, "remote_ref", &d->remote);
-                }
-        }
-        if ((s = config_member(g, "data_from")) && config_expect_type(p, s, CONFIG_TYPE_LIST, "data_from")) {
-                int n = config_setting_length(s);
-                sec->data_from = calloc(MAX(n, 1), sizeof(DataFrom));
-                for (int i = 0; sec->data_from && i < n; i++) {
-                        static const char *const fkeys[] = { "extract", NULL };
-                        const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
-                        DataFrom *d = &sec->data_from[sec->n_data_from++];
-                        d->line = setting_line(p, e);
-                        if (!expect_group(p, e, "data_from"))
-                                continue;
-                        config_check_keys(p, e, fkeys);
-                        const config_setting_t *x = config_member(e, "extract");
-                        if (!x)
-                                config_error(p, e, "missing required setting 'extract'");
-                        else
-                                parse_remote_ref(p, x, "extract", &d->extract);
-                }
         }
         if (sec->n_data == 0 && sec->n_data_from == 0)
                 config_error(p, g, "secret '%s' has neither 'data' nor 'data_from': nothing to fetch", sec->name);
@@ -1050,13 +558,7 @@ static char *default_identity(void) {
 
 static int fill_defaults(Config *c) {
         KubeConfig *k = &c->kubernetes;
-        if (!c->daemon.runtime_dir && !(c->daemon.runtime_dir = strdup("/run/secretsyncd")))
-                return -ENOMEM;
-        if (!c->daemon.state_dir && !(c->daemon.state_dir = strdup("/var/lib/secretsyncd")))
-                return -ENOMEM;
-        if (!k->lease_namespace && !(k->lease_namespace = strdup("kube-system")))
-                return -ENOMEM;
-        if (!k->lease_name && !(k->lease_name = strdup("secretsyncd")))
+        if (config_settings_fill(daemon_settings, &c->daemon) < 0 || config_settings_fill(kubernetes_settings, k) < 0)
                 return -ENOMEM;
         if (!k->identity && !(k->identity = default_identity()))
                 return -ENOMEM;
@@ -1113,19 +615,8 @@ static Config *config_new(const char *path) {
         c->path = strdup(path);
         if (!c->path)
                 return config_free(c);
-        c->daemon = (DaemonConfig) {
-                .refresh_interval_usec = DEFAULT_REFRESH_INTERVAL,
-                .max_concurrent_requests = DEFAULT_MAX_CONCURRENT,
-                .min_backoff_usec = DEFAULT_MIN_BACKOFF,
-                .max_backoff_usec = DEFAULT_MAX_BACKOFF,
-                .log_level = LOG_INFO,
-        };
-        c->kubernetes = (KubeConfig) {
-                .leader_election = true,
-                .lease_duration_usec = DEFAULT_LEASE_DURATION,
-                .renew_deadline_usec = DEFAULT_RENEW_DEADLINE,
-                .retry_period_usec = DEFAULT_RETRY_PERIOD,
-        };
+        config_settings_defaults(daemon_settings, &c->daemon);
+        config_settings_defaults(kubernetes_settings, &c->kubernetes);
         return c;
 }
 
@@ -1201,7 +692,9 @@ static int parse_config_text(ConfigParser *p, const ConfigText *t, const Secrets
         const config_setting_t *root = config_root_setting(&cfg);
         static const char *const keys[] = { "daemon", "stores", "kubernetes", "secrets", NULL };
         config_check_keys(p, root, keys);
-        parse_daemon(p, config_member(root, "daemon"), &c->daemon);
+        const config_setting_t *g = config_member(root, "daemon");
+        if (g && expect_group(p, g, "daemon"))
+                (void) config_settings_parse(p, g, daemon_settings, &c->daemon, NULL, NULL);
         parse_stores(p, config_member(root, "stores"), c);
         parse_kubernetes(p, config_member(root, "kubernetes"), &c->kubernetes);
 
