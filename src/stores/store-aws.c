@@ -42,6 +42,7 @@ typedef struct AwsStore {
         char *sts_endpoint;
         char *ca_file;
         char *ca_pem;
+        uint64_t timeout_usec; /* a whole request, to Secrets Manager or for credentials */
         AwsAuthConfig auth;
         /* run time */
         StoreContext ctx;
@@ -90,7 +91,7 @@ static void check_arn(ConfigParser *p, Store *s, const config_setting_t *g, cons
 }
 
 static int aws_parse_config(Store *s, ConfigParser *p, const config_setting_t *g) {
-        static const char *const keys[] = { "type", "region", "endpoint", "sts_endpoint", "ca_file", "ca_pem", "auth", NULL };
+        static const char *const keys[] = { "type", "region", "endpoint", "sts_endpoint", "ca_file", "ca_pem", "timeout", "auth", NULL };
         static const char *const method_keys[_AWS_AUTH_MAX][5] = {
                 [AWS_AUTH_STATIC] = { "access_key_id", "access_key_id_file", "secret_access_key_file", "session_token_file" },
                 [AWS_AUTH_SHARED_FILE] = { "credentials_file", "profile" },
@@ -115,6 +116,10 @@ static int aws_parse_config(Store *s, ConfigParser *p, const config_setting_t *g
         config_get_credential_file(p, g, "ca_file", false, &a->ca_file);
         if (config_get_string(p, g, "ca_pem", false, &a->ca_pem) > 0 && a->ca_file)
                 config_error(p, config_setting_get_member(g, "ca_pem"), "store '%s': set 'ca_file' or 'ca_pem', not both",
+                             s->name);
+        a->timeout_usec = 60 * USEC_PER_SEC;
+        if (config_get_duration(p, g, "timeout", &a->timeout_usec) > 0 && a->timeout_usec < 100 * USEC_PER_MSEC)
+                config_error(p, config_setting_get_member(g, "timeout"), "store '%s': 'timeout' must be at least 100ms",
                              s->name);
 
         const config_setting_t *ag = config_setting_get_member(g, "auth");
@@ -202,6 +207,7 @@ static void aws_dump_config(const Store *s, ConfigDump *d) {
                 config_dump_string(d, "ca_file", a->ca_file);
         if (a->ca_pem)
                 config_dump_string(d, "ca_pem", a->ca_pem);
+        config_dump_duration(d, "timeout", a->timeout_usec);
         config_dump_open(d, "auth");
         config_dump_string(d, "method", aws_auth_names[au->method]);
         if (au->access_key_id)
@@ -804,7 +810,8 @@ static int resolve_endpoint(const char *configured, const char *env_service, con
 static int aws_start(Store *s, const StoreContext *ctx) {
         AwsStore *a = (AwsStore *) s;
         const char *region = a->region ? a->region : env_region();
-        HttpPoolOptions o = { .ca_file = a->ca_file, .ca_pem = a->ca_pem };
+        HttpPoolOptions o = { .ca_file = a->ca_file, .ca_pem = a->ca_pem, .timeout_usec = a->timeout_usec,
+                              .connect_timeout_usec = MIN(a->timeout_usec, 10 * USEC_PER_SEC) };
         char msg[512];
         int r;
 

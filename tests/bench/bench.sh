@@ -9,3 +9,4 @@ if [ ! -x build/secretsyncd ]; then
 fi
 SECRETSYNCD="$(pwd)/build/secretsyncd" python3 tests/bench/bench.py "$@"
 SECRETSYNCD="$(pwd)/build/secretsyncd" python3 tests/bench/bench-aws.py || [ $? = 77 ]
+SECRETSYNCD="$(pwd)/build/secretsyncd" python3 tests/bench/bench-kube.py

@@ -5,7 +5,10 @@
   itself checks them against "*", so a policy scoped to secret:chimera/* would deny all);
 * STS AssumeRoleWithWebIdentity is served unsigned, as AWS serves it;
 * every request is counted by action (GET /_secretsyncd/counts, POST to reset), so tests and
-  the benchmark can say how many calls a sync took.
+  the benchmark can say how many calls a sync took;
+* faults, for the failures moto cannot make (POST /_secretsyncd/faults with a JSON list, see
+  Moto.fault()): the next requests of an action answered with a given status, AWS error
+  type and headers, or a huge body, or late.
 
 Run as a script it serves; imported, `Moto` starts it with INITIAL_NO_AUTH_ACTION_COUNT so
 that, past the admin user's creation, every request must be signed and allowed by IAM.
@@ -56,10 +59,52 @@ def serve(host, port):
     TokenResponse._authenticate_and_authorize_normal_action = sts_authorize
 
     counts = {}
+    faults = []
     lock = threading.Lock()
+    # A fault's Date header must be the only one, as AWS sends one: werkzeug adds its own
+    # (BaseHTTPRequestHandler.send_response), so that one is made to say the fault's date.
+    from werkzeug.serving import WSGIRequestHandler
+    fault_date = threading.local()
+    server_date = WSGIRequestHandler.date_time_string
+
+    def date_time_string(self, timestamp=None):
+        return getattr(fault_date, "value", None) or server_date(self, timestamp)
+
+    WSGIRequestHandler.date_time_string = date_time_string
     app = DomainDispatcherApplication(create_backend_app)
 
+    def take_fault(action):
+        with lock:
+            for f in faults:
+                if f["action"] == action and f["count"] != 0:
+                    f["count"] -= 1
+                    return dict(f)
+        return None
+
+    def answer_fault(f, start_response):
+        if f.get("delay_ms"):
+            time.sleep(f["delay_ms"] / 1000.0)
+        if f.get("oversize"):
+            body = b'{"SecretString":"' + b"x" * int(f["oversize"]) + b'"}'
+        elif f.get("xml"):  # STS's query protocol answers errors in XML
+            body = (f'<ErrorResponse><Error><Type>Sender</Type><Code>{f.get("type", "InternalFailure")}</Code>'
+                    f'<Message>{f.get("message", "injected")}</Message></Error></ErrorResponse>').encode()
+        else:
+            body = json.dumps({"__type": f.get("type", "InternalFailure"), "message": f.get("message", "injected")}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))]
+        extra = dict(f.get("headers") or {})
+        fault_date.value = extra.pop("Date", None)
+        headers += list(extra.items())
+        start_response(f"{f.get('status', 500)} Fault", headers)
+        return [body]
+
     def counting(environ, start_response):
+        if environ.get("PATH_INFO") == "/_secretsyncd/faults":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            with lock:
+                faults[:] = json.loads(environ["wsgi.input"].read(length) or b"[]")
+            start_response("200 OK", [("Content-Length", "0")])
+            return [b""]
         if environ.get("PATH_INFO") == "/_secretsyncd/counts":
             with lock:
                 body = json.dumps(counts).encode()
@@ -77,6 +122,12 @@ def serve(host, port):
             action = form.get("Action", ["other"])[0]
         with lock:
             counts[action] = counts.get(action, 0) + 1
+        fault_date.value = None
+        f = take_fault(action)
+        if f and not f.get("delay_only"):
+            return answer_fault(f, start_response)
+        if f:
+            time.sleep(f["delay_ms"] / 1000.0)
         return app(environ, start_response)
 
     run_simple(host, port, counting, threaded=True)
@@ -177,6 +228,15 @@ class Moto:
                                      data=b"" if reset else None)
         with urllib.request.urlopen(req) as r:
             return json.loads(r.read())
+
+    def fault(self, *faults):
+        """Replace the faults: each a dict with "action" (e.g.
+        "secretsmanager.GetSecretValue", "AssumeRoleWithWebIdentity"), "count" (-1: forever),
+        and either "status" with "type" (the AWS error type), "message" and "headers", or
+        "oversize" (a body of that many bytes), or "delay_ms" ("delay_only": then served)."""
+        req = urllib.request.Request(self.url + "/_secretsyncd/faults", method="POST",
+                                     data=json.dumps(list(faults)).encode())
+        urllib.request.urlopen(req).close()
 
     def stop(self):
         self.proc.terminate()

@@ -238,9 +238,16 @@ current-context: edge
   {{ name = "kept-with-entry"; store = "demo"; data = ( {{ secret_key = "s"; remote_ref = {{ key = "chimera/jwt-secret"; property = "secret"; }}; }} );
      kubernetes = {{ namespace = "chimera"; name = "keep-me"; }}; }}"""
     kube.grant(USER, ["get", "list", "watch", "create", "patch", "delete"], ["secrets"], namespaces=["chimera-typo"])
+    # The first creates meet an API server in trouble: retried with the daemon's backoff.
+    kube.add_fault(path_glob="/api/v1/namespaces/chimera/secrets", method="POST", status=503, count=2)
+    kube.add_fault(path_glob="/api/v1/namespaces/chimera/secrets", method="POST", status=429, count=1, retry_after=1)
     config(seed_secrets(extra))
     d.signal(signal.SIGHUP)
     check(d.wait_log("secret 'too-big': the secret's data is", timeout=15), "the new entries are synced")
+    check(wait(lambda: all(kube.get_secret("chimera", n) for n in ("orphan-secret", "delete-me", "keep-me")), 15),
+          "creates refused with 503 and 429 are retried until they succeed")
+    check(kube.count(verb="create", resource="secrets", status=503) == 2 and
+          kube.count(verb="create", resource="secrets", status=429) == 1, "the 503s and the 429 were met")
     time.sleep(1.0)
     text = d.output()
     merged = kube.secret_data("chimera", "app-config")
