@@ -491,6 +491,10 @@ static int parse_string(ConfigParser *p, const config_setting_t *g, const config
                 config_error(p, s, "'%s' must not be empty", t->name);
                 return -EINVAL;
         }
+        if (t->valid && !t->valid(*v)) {
+                config_error(p, s, "'%s' = \"%s\" is not a valid %s", t->name, *v, t->what);
+                return -EINVAL;
+        }
         if (t->type == CONFIG_SETTING_PATH && !config_path_valid(*v)) {
                 config_error(p, s, "'%s' must be an absolute path", t->name);
                 return -EINVAL;
@@ -560,6 +564,8 @@ static int parse_one(ConfigParser *p, const config_setting_t *g, const ConfigSet
                 return r;
         case CONFIG_SETTING_BOOL:
                 return config_get_bool(p, g, t->name, FIELD(obj, t, bool));
+        case CONFIG_SETTING_STRV:
+                return config_get_strv(p, g, t->name, FIELD(obj, t, char **));
         case CONFIG_SETTING_ENUM:
                 return parse_enum(p, g, s, t, FIELD(obj, t, int));
         case CONFIG_SETTING_GROUP:
@@ -644,6 +650,8 @@ void config_settings_done(const ConfigSetting *table, void *obj) {
         for (const ConfigSetting *t = table; t->name; t++)
                 if (is_string(t))
                         free(*FIELD(obj, t, char *));
+                else if (t->type == CONFIG_SETTING_STRV)
+                        strv_free(*FIELD(obj, t, char **));
                 else if (t->type == CONFIG_SETTING_GROUP)
                         config_settings_done(t->group, FIELD(obj, t, char));
                 else if (t->type == CONFIG_SETTING_LIST) {
@@ -674,6 +682,10 @@ void config_settings_dump(ConfigDump *d, const ConfigSetting *table, const void 
                         break;
                 case CONFIG_SETTING_BOOL:
                         config_dump_bool(d, t->name, *FIELD(obj, t, bool));
+                        break;
+                case CONFIG_SETTING_STRV:
+                        if (*FIELD(obj, t, char **) || !(t->flags & CONFIG_SETTING_DUMP_IF_SET))
+                                config_dump_strv(d, t->name, *FIELD(obj, t, char **));
                         break;
                 case CONFIG_SETTING_ENUM:
                         config_dump_string(d, t->name, t->to_string(*FIELD(obj, t, int)));

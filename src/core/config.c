@@ -51,10 +51,10 @@ static int table_lookup(const char *const *table, size_t n, const char *s) {
 const char *file_format_to_string(FileFormat f) {
         return f >= 0 && f < _FILE_FORMAT_MAX ? file_format_table[f] : NULL;
 }
-const char *creation_policy_to_string(CreationPolicy p) {
+const char *creation_policy_to_string(int p) {
         return p >= 0 && p < _CREATION_MAX ? creation_policy_table[p] : NULL;
 }
-const char *deletion_policy_to_string(DeletionPolicy p) {
+const char *deletion_policy_to_string(int p) {
         return p >= 0 && p < _DELETION_MAX ? deletion_policy_table[p] : NULL;
 }
 int file_format_from_string(const char *s) {
@@ -175,24 +175,6 @@ static const ConfigSetting daemon_settings[] = {
         {}
 };
 
-static bool check_lease_namespace(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
-                                  void *parent) {
-        const KubeConfig *k = obj;
-        if (config_dns_label_valid(k->lease_namespace))
-                return true;
-        config_error(p, s, "'namespace' = \"%s\" is not a valid namespace name", k->lease_namespace);
-        return false;
-}
-
-static bool check_lease_name(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
-                             void *parent) {
-        const KubeConfig *k = obj;
-        if (config_dns_subdomain_valid(k->lease_name))
-                return true;
-        config_error(p, s, "'lease_name' = \"%s\" is not a valid object name", k->lease_name);
-        return false;
-}
-
 static bool check_lease_times(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
                               void *parent) {
         const KubeConfig *k = obj;
@@ -212,9 +194,9 @@ static bool check_lease_times(ConfigParser *p, const config_setting_t *g, const 
 static const ConfigSetting leader_election_settings[] = {
         { "enabled", CONFIG_SETTING_BOOL, offsetof(KubeConfig, leader_election), .def = true },
         { "namespace", CONFIG_SETTING_STRING, offsetof(KubeConfig, lease_namespace), .def_string = "kube-system",
-          .check = check_lease_namespace },
+          .valid = config_dns_label_valid, .what = "namespace name" },
         { "lease_name", CONFIG_SETTING_STRING, offsetof(KubeConfig, lease_name), .def_string = "secretsyncd",
-          .check = check_lease_name },
+          .valid = config_dns_subdomain_valid, .what = "object name" },
         /* default: the host name (fill_defaults()) */
         { "identity", CONFIG_SETTING_STRING, offsetof(KubeConfig, identity), CONFIG_SETTING_NONEMPTY },
         { "lease_duration", CONFIG_SETTING_DURATION, offsetof(KubeConfig, lease_duration_usec),

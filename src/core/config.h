@@ -179,8 +179,9 @@ const SecretConfig *config_find_secret(const Config *c, const char *name);
 Store *config_find_store(const Config *c, const char *name);
 
 const char *file_format_to_string(FileFormat f);
-const char *creation_policy_to_string(CreationPolicy p);
-const char *deletion_policy_to_string(DeletionPolicy p);
+/* int, not the enum: they serve ConfigSetting.to_string. */
+const char *creation_policy_to_string(int p);
+const char *deletion_policy_to_string(int p);
 int file_format_from_string(const char *s);
 int creation_policy_from_string(const char *s);
 int deletion_policy_from_string(const char *s);
@@ -233,12 +234,13 @@ int config_check_file_trust(const char *path, char **ret_message);
  * object), its default and its check. Parsing, dumping (and so the reload fingerprint),
  * defaults and freeing all walk the same table, in its order. */
 typedef enum ConfigSettingType {
-        CONFIG_SETTING_STRING,     /* char * */
+        CONFIG_SETTING_STRING,     /* char *; with .valid, a value it refuses is an error */
         CONFIG_SETTING_PATH,       /* char *: an absolute path */
         CONFIG_SETTING_CREDENTIAL, /* char *: an absolute path to a credential (strict modes) */
         CONFIG_SETTING_DURATION,   /* uint64_t, usec */
         CONFIG_SETTING_UNSIGNED,   /* unsigned, in [min, max] */
         CONFIG_SETTING_BOOL,       /* bool */
+        CONFIG_SETTING_STRV,       /* char **, from an array of strings */
         CONFIG_SETTING_ENUM,       /* int, by name through from_string/to_string */
         CONFIG_SETTING_GROUP,      /* the settings of .group, in the object at offset */
         CONFIG_SETTING_LIST,       /* ( { .group }, ... ): array at offset, count at n_offset */
@@ -266,6 +268,8 @@ struct ConfigSetting {
         int (*from_string)(const char *s); /* ENUM */
         const char *(*to_string)(int v);   /* ENUM */
         const char *choices;       /* ENUM: named in the error */
+        bool (*valid)(const char *s); /* STRING: "'name' = \"value\" is not a valid <what>" */
+        const char *what;
         const ConfigSetting *group; /* GROUP, LIST: the members' settings, ending with a NULL name */
         size_t n_offset, size, line_offset; /* LIST: the count, an element's size, where its line goes */
         /* After the setting is read (a GROUP: all of it); false if invalid. obj is the group's

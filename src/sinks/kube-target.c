@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,11 +63,79 @@ static void check_key_value_list(ConfigParser *p, const config_setting_t *s, con
         }
 }
 
-static size_t kube_parse_config(SecretConfig *sec, ConfigParser *p, const config_setting_t *g) {
-        static const char *const keys[] = { "namespace", "name", "creation_policy", "deletion_policy", "type",
-                                            "labels", "annotations", "rollout_restart", NULL };
-        _cleanup_free_ char *cp = NULL, *dp = NULL;
+static bool check_namespace(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                            void *parent) {
+        const KubeTarget *k = obj;
+        const SecretConfig *sec = parent;
+        if (config_dns_label_valid(k->namespace))
+                return true;
+        config_error(p, s, "secret '%s': \"%s\" is not a valid namespace name", sec->name, k->namespace);
+        return false;
+}
 
+static bool check_name(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                       void *parent) {
+        const KubeTarget *k = obj;
+        const SecretConfig *sec = parent;
+        if (config_dns_subdomain_valid(k->name))
+                return true;
+        config_error(p, s, "secret '%s': \"%s\" is not a valid Kubernetes Secret name", sec->name, k->name);
+        return false;
+}
+
+static bool check_labels(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                         void *parent) {
+        check_key_value_list(p, s, "label", ((KubeTarget *) obj)->labels, true);
+        return true;
+}
+
+static bool check_annotations(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                              void *parent) {
+        check_key_value_list(p, s, "annotation", ((KubeTarget *) obj)->annotations, false);
+        return true;
+}
+
+static bool check_rollout_restart(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                                  void *parent) {
+        const KubeTarget *k = obj;
+        const SecretConfig *sec = parent;
+        for (size_t i = 0; k->rollout_restart[i]; i++) {
+                const char *r = k->rollout_restart[i];
+                const char *slash = strchr(r, '/');
+                bool ok = slash && config_dns_subdomain_valid(slash + 1) &&
+                          (strncmp(r, "deployment/", 11) == 0 || strncmp(r, "statefulset/", 12) == 0 ||
+                           strncmp(r, "daemonset/", 10) == 0);
+                if (!ok)
+                        config_error(p, s,
+                                     "secret '%s': rollout_restart entry \"%s\" must be deployment/NAME, "
+                                     "statefulset/NAME or daemonset/NAME",
+                                     sec->name, r);
+        }
+        return true;
+}
+
+/* Checks get the SecretConfig as parent. */
+static const ConfigSetting kube_target_settings[] = {
+        { "namespace", CONFIG_SETTING_STRING, offsetof(KubeTarget, namespace), CONFIG_SETTING_REQUIRED,
+          .check = check_namespace },
+        /* default: the secret's name (kube_parse_config()) */
+        { "name", CONFIG_SETTING_STRING, offsetof(KubeTarget, name), .check = check_name },
+        { "creation_policy", CONFIG_SETTING_ENUM, offsetof(KubeTarget, creation_policy),
+          .from_string = creation_policy_from_string, .to_string = creation_policy_to_string,
+          .choices = "owner, merge, orphan, none" },
+        { "deletion_policy", CONFIG_SETTING_ENUM, offsetof(KubeTarget, deletion_policy),
+          .from_string = deletion_policy_from_string, .to_string = deletion_policy_to_string,
+          .choices = "retain, delete" },
+        { "type", CONFIG_SETTING_STRING, offsetof(KubeTarget, type), CONFIG_SETTING_EMPTY_UNSET,
+          .def_string = "Opaque" },
+        { "labels", CONFIG_SETTING_STRV, offsetof(KubeTarget, labels), .check = check_labels },
+        { "annotations", CONFIG_SETTING_STRV, offsetof(KubeTarget, annotations), .check = check_annotations },
+        { "rollout_restart", CONFIG_SETTING_STRV, offsetof(KubeTarget, rollout_restart),
+          .check = check_rollout_restart },
+        {}
+};
+
+static size_t kube_parse_config(SecretConfig *sec, ConfigParser *p, const config_setting_t *g) {
         if (!config_expect_type(p, g, CONFIG_TYPE_GROUP, "kubernetes"))
                 return 0;
         KubeTarget *k = calloc(1, sizeof(KubeTarget));
@@ -74,53 +143,10 @@ static size_t kube_parse_config(SecretConfig *sec, ConfigParser *p, const config
                 return 0;
         sec->kubernetes = k;
         config_setting_place(p, g, &k->file, &k->line);
-        config_check_keys(p, g, keys);
-        if (config_get_string(p, g, "namespace", true, &k->namespace) > 0 && !config_dns_label_valid(k->namespace))
-                config_error(p, config_member(g, "namespace"), "secret '%s': \"%s\" is not a valid namespace name",
-                             sec->name, k->namespace);
-        if (config_get_string(p, g, "name", false, &k->name) > 0) {
-                if (!config_dns_subdomain_valid(k->name))
-                        config_error(p, config_member(g, "name"),
-                                     "secret '%s': \"%s\" is not a valid Kubernetes Secret name", sec->name, k->name);
-        } else
+        (void) config_settings_parse(p, g, kube_target_settings, k, sec, NULL);
+        (void) config_settings_fill(kube_target_settings, k);
+        if (!k->name)
                 k->name = strdup(sec->name);
-        if (config_get_string(p, g, "creation_policy", false, &cp) > 0) {
-                int v = creation_policy_from_string(cp);
-                if (v < 0)
-                        config_error(p, config_member(g, "creation_policy"),
-                                     "'creation_policy' = \"%s\" is not one of owner, merge, orphan, none", cp);
-                else
-                        k->creation_policy = (CreationPolicy) v;
-        }
-        if (config_get_string(p, g, "deletion_policy", false, &dp) > 0) {
-                int v = deletion_policy_from_string(dp);
-                if (v < 0)
-                        config_error(p, config_member(g, "deletion_policy"),
-                                     "'deletion_policy' = \"%s\" is not one of retain, delete", dp);
-                else
-                        k->deletion_policy = (DeletionPolicy) v;
-        }
-        if (config_get_string(p, g, "type", false, &k->type) <= 0 || !*k->type) {
-                free(k->type);
-                k->type = strdup("Opaque");
-        }
-        config_get_strv(p, g, "labels", &k->labels);
-        check_key_value_list(p, config_member(g, "labels"), "label", k->labels, true);
-        config_get_strv(p, g, "annotations", &k->annotations);
-        check_key_value_list(p, config_member(g, "annotations"), "annotation", k->annotations, false);
-        config_get_strv(p, g, "rollout_restart", &k->rollout_restart);
-        for (size_t i = 0; k->rollout_restart && k->rollout_restart[i]; i++) {
-                const char *r = k->rollout_restart[i];
-                const char *slash = strchr(r, '/');
-                bool ok = slash && config_dns_subdomain_valid(slash + 1) &&
-                          (strncmp(r, "deployment/", 11) == 0 || strncmp(r, "statefulset/", 12) == 0 ||
-                           strncmp(r, "daemonset/", 10) == 0);
-                if (!ok)
-                        config_error(p, config_member(g, "rollout_restart"),
-                                     "secret '%s': rollout_restart entry \"%s\" must be deployment/NAME, "
-                                     "statefulset/NAME or daemonset/NAME",
-                                     sec->name, r);
-        }
         return 1;
 }
 
@@ -152,32 +178,18 @@ static void kube_check_all(Config *c, ConfigParser *p) {
 }
 
 static void kube_dump_config(const SecretConfig *sec, ConfigDump *d) {
-        const KubeTarget *k = sec->kubernetes;
-        if (!k)
+        if (!sec->kubernetes)
                 return;
         config_dump_open(d, "kubernetes");
-        config_dump_string(d, "namespace", k->namespace);
-        config_dump_string(d, "name", k->name);
-        config_dump_string(d, "creation_policy", creation_policy_to_string(k->creation_policy));
-        config_dump_string(d, "deletion_policy", deletion_policy_to_string(k->deletion_policy));
-        config_dump_string(d, "type", k->type);
-        config_dump_strv(d, "labels", k->labels);
-        config_dump_strv(d, "annotations", k->annotations);
-        config_dump_strv(d, "rollout_restart", k->rollout_restart);
+        config_settings_dump(d, kube_target_settings, sec->kubernetes);
         config_dump_close(d);
 }
 
 static void kube_done(SecretConfig *sec) {
-        KubeTarget *k = sec->kubernetes;
-        if (!k)
+        if (!sec->kubernetes)
                 return;
-        free(k->namespace);
-        free(k->name);
-        free(k->type);
-        strv_free(k->labels);
-        strv_free(k->annotations);
-        strv_free(k->rollout_restart);
-        free(k);
+        config_settings_done(kube_target_settings, sec->kubernetes);
+        free(sec->kubernetes);
 }
 
 /* creation_policy = "none": the Secret is left to others. */
