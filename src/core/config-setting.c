@@ -526,6 +526,29 @@ static int parse_enum(ConfigParser *p, const config_setting_t *g, const config_s
         return 1;
 }
 
+static int parse_mode(ConfigParser *p, const config_setting_t *s, const ConfigSetting *t, mode_t *ret) {
+        if (!s)
+                return 0;
+        if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+                config_error(p, s, "'%s' must be an octal string like \"0400\", not %s", t->name,
+                             config_type_name(config_setting_type(s)));
+                return -EINVAL;
+        }
+        const char *m = config_setting_get_string(s);
+        size_t n = strlen(m);
+        if (n < 3 || n > 5 || strspn(m, "01234567") != n) {
+                config_error(p, s, "'%s' = \"%s\" is not an octal file mode like \"0400\"", t->name, m);
+                return -EINVAL;
+        }
+        unsigned long v = strtoul(m, NULL, 8);
+        if (v & ~0777UL) {
+                config_error(p, s, "'%s' = \"%s\": setuid, setgid and sticky bits are not allowed", t->name, m);
+                return -EINVAL;
+        }
+        *ret = (mode_t) v;
+        return 1;
+}
+
 static int parse_list(ConfigParser *p, const config_setting_t *s, const ConfigSetting *t, void *obj) {
         void **array = FIELD(obj, t, void *);
         size_t *n = (size_t *) ((char *) obj + t->n_offset);
@@ -545,11 +568,13 @@ static int parse_list(ConfigParser *p, const config_setting_t *s, const ConfigSe
         return 1;
 }
 
-static int parse_one(ConfigParser *p, const config_setting_t *g, const ConfigSetting *t, void *obj) {
+static int parse_one(ConfigParser *p, const config_setting_t *g, const ConfigSetting *t, void *obj, void *parent) {
         const config_setting_t *s = config_member(g, t->name);
         long long n;
         int r;
 
+        if (t->parse)
+                return t->parse(p, g, t, obj, parent);
         switch (t->type) {
         case CONFIG_SETTING_STRING:
         case CONFIG_SETTING_PATH:
@@ -566,6 +591,8 @@ static int parse_one(ConfigParser *p, const config_setting_t *g, const ConfigSet
                 return config_get_bool(p, g, t->name, FIELD(obj, t, bool));
         case CONFIG_SETTING_STRV:
                 return config_get_strv(p, g, t->name, FIELD(obj, t, char **));
+        case CONFIG_SETTING_MODE:
+                return parse_mode(p, s, t, FIELD(obj, t, mode_t));
         case CONFIG_SETTING_ENUM:
                 return parse_enum(p, g, s, t, FIELD(obj, t, int));
         case CONFIG_SETTING_GROUP:
@@ -597,7 +624,7 @@ int config_settings_parse(ConfigParser *p, const config_setting_t *group, const 
         config_check_keys(p, group, keys);
 
         for (const ConfigSetting *t = table; t->name; t++) {
-                int r = parse_one(p, group, t, obj);
+                int r = parse_one(p, group, t, obj, parent);
                 if (r < 0 && (t->flags & CONFIG_SETTING_STOP_UNREAD))
                         return r;
                 if (!t->check || (r <= 0 && !(t->flags & CONFIG_SETTING_CHECK_ALWAYS)))
@@ -621,6 +648,9 @@ void config_settings_defaults(const ConfigSetting *table, void *obj) {
                         break;
                 case CONFIG_SETTING_BOOL:
                         *FIELD(obj, t, bool) = !!t->def;
+                        break;
+                case CONFIG_SETTING_MODE:
+                        *FIELD(obj, t, mode_t) = (mode_t) t->def;
                         break;
                 case CONFIG_SETTING_ENUM:
                         *FIELD(obj, t, int) = (int) t->def;
@@ -648,7 +678,9 @@ int config_settings_fill(const ConfigSetting *table, void *obj) {
 
 void config_settings_done(const ConfigSetting *table, void *obj) {
         for (const ConfigSetting *t = table; t->name; t++)
-                if (is_string(t))
+                if (t->done)
+                        t->done(t, obj);
+                else if (is_string(t))
                         free(*FIELD(obj, t, char *));
                 else if (t->type == CONFIG_SETTING_STRV)
                         strv_free(*FIELD(obj, t, char **));
@@ -668,6 +700,10 @@ void config_settings_dump(ConfigDump *d, const ConfigSetting *table, const void 
                 const char *v = is_string(t) ? *FIELD(obj, t, char *) : NULL;
                 if (is_string(t) && !v && (t->flags & CONFIG_SETTING_DUMP_IF_SET))
                         continue;
+                if (t->dump) {
+                        t->dump(d, t, obj);
+                        continue;
+                }
                 switch (t->type) {
                 case CONFIG_SETTING_STRING:
                 case CONFIG_SETTING_PATH:
@@ -682,6 +718,9 @@ void config_settings_dump(ConfigDump *d, const ConfigSetting *table, const void 
                         break;
                 case CONFIG_SETTING_BOOL:
                         config_dump_bool(d, t->name, *FIELD(obj, t, bool));
+                        break;
+                case CONFIG_SETTING_MODE:
+                        config_dump_mode(d, t->name, *FIELD(obj, t, mode_t));
                         break;
                 case CONFIG_SETTING_STRV:
                         if (*FIELD(obj, t, char **) || !(t->flags & CONFIG_SETTING_DUMP_IF_SET))

@@ -48,7 +48,7 @@ static int table_lookup(const char *const *table, size_t n, const char *s) {
         return -EINVAL;
 }
 
-const char *file_format_to_string(FileFormat f) {
+const char *file_format_to_string(int f) {
         return f >= 0 && f < _FILE_FORMAT_MAX ? file_format_table[f] : NULL;
 }
 const char *creation_policy_to_string(int p) {

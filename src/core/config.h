@@ -178,8 +178,8 @@ char *config_secret_fingerprint(const SecretConfig *s);
 const SecretConfig *config_find_secret(const Config *c, const char *name);
 Store *config_find_store(const Config *c, const char *name);
 
-const char *file_format_to_string(FileFormat f);
-/* int, not the enum: they serve ConfigSetting.to_string. */
+/* Names of the enums; an int, not the enum, as ConfigSetting.to_string/from_string take. */
+const char *file_format_to_string(int f);
 const char *creation_policy_to_string(int p);
 const char *deletion_policy_to_string(int p);
 int file_format_from_string(const char *s);
@@ -241,6 +241,7 @@ typedef enum ConfigSettingType {
         CONFIG_SETTING_UNSIGNED,   /* unsigned, in [min, max] */
         CONFIG_SETTING_BOOL,       /* bool */
         CONFIG_SETTING_STRV,       /* char **, from an array of strings */
+        CONFIG_SETTING_MODE,       /* mode_t, from an octal string ("0400"); no setuid, setgid, sticky */
         CONFIG_SETTING_ENUM,       /* int, by name through from_string/to_string */
         CONFIG_SETTING_GROUP,      /* the settings of .group, in the object at offset */
         CONFIG_SETTING_LIST,       /* ( { .group }, ... ): array at offset, count at n_offset */
@@ -256,6 +257,7 @@ enum {
         CONFIG_SETTING_CHECK_ALWAYS = 1 << 6, /* its check runs also when it is not set (s NULL) */
 };
 
+typedef struct ConfigDump ConfigDump;
 typedef struct ConfigSetting ConfigSetting;
 struct ConfigSetting {
         const char *name;
@@ -276,6 +278,10 @@ struct ConfigSetting {
          * object, parent the object above it (for a list's elements: the list's owner). */
         bool (*check)(ConfigParser *p, const config_setting_t *group, const config_setting_t *s, void *obj,
                       void *parent);
+        /* Optional, in place of the type's own: read (as config_get_*() return), dump, free. */
+        int (*parse)(ConfigParser *p, const config_setting_t *group, const ConfigSetting *t, void *obj, void *parent);
+        void (*dump)(ConfigDump *d, const ConfigSetting *t, const void *obj);
+        void (*done)(const ConfigSetting *t, void *obj);
 };
 
 /* Reads group (a group) into obj; extra_keys (may be NULL) are more members that are not
@@ -286,12 +292,12 @@ void config_settings_defaults(const ConfigSetting *table, void *obj);
 int config_settings_fill(const ConfigSetting *table, void *obj); /* the string defaults */
 void config_settings_done(const ConfigSetting *table, void *obj);
 
-typedef struct ConfigDump {
+struct ConfigDump {
         FILE *f;
         int indent;
         bool redact;
         bool fingerprint; /* for change detection, not for people: may add derived values */
-} ConfigDump;
+};
 void config_dump_string(ConfigDump *d, const char *key, const char *value);
 void config_dump_secret(ConfigDump *d, const char *key, const char *value);
 void config_dump_int(ConfigDump *d, const char *key, long long value);

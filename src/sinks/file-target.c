@@ -3,6 +3,7 @@
  * in sink-file.c. */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,56 +19,87 @@
 
 static const char default_owner[] = "root";
 
-static int parse_mode(ConfigParser *p, const config_setting_t *g, mode_t *ret) {
-        const config_setting_t *s = config_member(g, "mode");
-        if (!s)
-                return 0;
-        if (config_setting_type(s) != CONFIG_TYPE_STRING) {
-                config_error(p, s, "'mode' must be an octal string like \"0400\", not %s",
-                             config_type_name(config_setting_type(s)));
-                return -EINVAL;
-        }
-        const char *m = config_setting_get_string(s);
-        size_t n = strlen(m);
-        if (n < 3 || n > 5 || strspn(m, "01234567") != n) {
-                config_error(p, s, "'mode' = \"%s\" is not an octal file mode like \"0400\"", m);
-                return -EINVAL;
-        }
-        unsigned long v = strtoul(m, NULL, 8);
-        if (v & ~0777UL) {
-                config_error(p, s, "'mode' = \"%s\": setuid, setgid and sticky bits are not allowed", m);
-                return -EINVAL;
-        }
-        *ret = (mode_t) v;
-        return 1;
-}
-
 /* owner/group: a name or a decimal id. A name unknown here is not an error: the user may be
  * created later (by the package of the service that reads the file); it is looked up
  * again at each write, and a write fails while it does not exist. */
-static void parse_owner(ConfigParser *p, const config_setting_t *g, const char *key, bool user, char **name,
-                        unsigned *ret_id) {
-        if (config_get_string(p, g, key, false, name) < 0)
-                return;
+static int parse_owner(ConfigParser *p, const config_setting_t *g, const ConfigSetting *s, void *obj, void *parent) {
+        FileTarget *t = obj;
+        bool user = streq(s->name, "owner");
+        char **name = user ? &t->owner : &t->group;
+        unsigned id;
+
+        int r = config_get_string(p, g, s->name, false, name);
+        if (r < 0)
+                return r;
         if (!*name || streq(*name, "root")) {
                 /* The default, shared by every target that does not name another (a
                  * 10,000-target file would otherwise hold 20,000 copies). */
                 free(*name);
                 *name = (char *) default_owner;
-                *ret_id = 0;
-                return;
+                id = 0;
+        } else if (!user_name_valid(*name)) {
+                config_error(p, config_member(g, s->name), "'%s' = \"%s\" is not a valid %s name or id", s->name,
+                             *name, user ? "user" : "group");
+                return -EINVAL;
+        } else {
+                uid_t uid;
+                gid_t gid;
+                if (user)
+                        id = user_resolve(*name, &uid) >= 0 ? (unsigned) uid : (unsigned) UID_UNRESOLVED;
+                else
+                        id = group_resolve(*name, &gid) >= 0 ? (unsigned) gid : (unsigned) GID_UNRESOLVED;
         }
-        if (!user_name_valid(*name)) {
-                config_error(p, config_member(g, key), "'%s' = \"%s\" is not a valid %s name or id", key, *name,
-                             user ? "user" : "group");
-                return;
-        }
-        uid_t uid;
-        gid_t gid;
         if (user)
-                *ret_id = user_resolve(*name, &uid) >= 0 ? (unsigned) uid : (unsigned) UID_UNRESOLVED;
+                t->uid = (uid_t) id;
         else
-                *ret_id = group_resolve(*name, &gid) >= 0 ? (unsigned) gid : (unsigned) GID_UNRESOLVED;
+                t->gid = (gid_t) id;
+        return r;
+}
+
+static void owner_done(const ConfigSetting *s, void *obj) {
+        FileTarget *t = obj;
+        char *name = streq(s->name, "owner") ? t->owner : t->group;
+        if (name != default_owner)
+                free(name);
+}
+
+/* A format that is not one of them reads as not set: the target is checked no further. */
+static int parse_format(ConfigParser *p, const config_setting_t *g, const ConfigSetting *s, void *obj,
+                        void *parent) {
+        _cleanup_free_ char *format = NULL;
+        FileTarget *t = obj;
+        const SecretConfig *sec = parent;
+
+        int r = config_get_string(p, g, s->name, true, &format);
+        if (r <= 0)
+                return r;
+        int f = file_format_from_string(format);
+        if (f < 0) {
+                config_error(p, config_member(g, s->name),
+                             "secret '%s': format \"%s\" is not one of env, json, raw, dir, template", sec->name, format);
+                return 0;
+        }
+        t->format = (FileFormat) f;
+        return 1;
+}
+
+static void template_done(const ConfigSetting *s, void *obj) {
+        erase_and_free(((FileTarget *) obj)->template_text);
+}
+
+/* Dumped with template_file: the text only when it is inline, or in the fingerprint, which
+ * must change when only the file's content did. */
+static void dump_nothing(ConfigDump *d, const ConfigSetting *s, const void *obj) {
+}
+
+static void dump_template(ConfigDump *d, const ConfigSetting *s, const void *obj) {
+        const FileTarget *t = obj;
+        if (t->template_file) {
+                config_dump_string(d, "template_file", t->template_file);
+                if (d->fingerprint)
+                        config_dump_string(d, "template", t->template_text);
+        } else if (t->template_text)
+                config_dump_string(d, "template", t->template_text);
 }
 
 static int read_template_file(ConfigParser *p, const config_setting_t *s, const char *path, char **ret) {
@@ -95,85 +127,98 @@ static int read_template_file(ConfigParser *p, const config_setting_t *s, const 
         return *ret ? 0 : -ENOMEM;
 }
 
-static void parse_file_target(ConfigParser *p, const config_setting_t *g, const SecretConfig *sec,
-                              FileTarget *t) {
-        static const char *const keys[] = { "path", "format", "key", "template", "template_file", "owner",
-                                            "group", "mode", "on_change", "on_change_timeout", NULL };
-        _cleanup_free_ char *format = NULL;
-        unsigned id;
+static bool check_path(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                       void *parent) {
+        const FileTarget *t = obj;
+        if (config_path_valid(t->path))
+                return true;
+        config_error(p, s, "secret '%s': file path \"%s\" must be absolute, without '.', '..', '//' or a trailing '/'",
+                     ((const SecretConfig *) parent)->name, t->path);
+        return false;
+}
 
-        config_setting_place(p, g, &t->file, &t->line);
-        t->format = _FILE_FORMAT_MAX; /* none valid yet: later checks skip this target */
-        t->mode = DEFAULT_FILE_MODE;
-        t->on_change_timeout_usec = DEFAULT_ON_CHANGE_TIMEOUT;
-        if (!config_expect_type(p, g, CONFIG_TYPE_GROUP, "files"))
-                return;
-        config_check_keys(p, g, keys);
-        if (config_get_string(p, g, "path", true, &t->path) > 0 && !config_path_valid(t->path))
-                config_error(p, config_member(g, "path"),
-                             "secret '%s': file path \"%s\" must be absolute, without '.', '..', '//' or a trailing '/'",
-                             sec->name, t->path);
-        if (config_get_string(p, g, "format", true, &format) > 0) {
-                int f = file_format_from_string(format);
-                if (f < 0)
-                        config_error(p, config_member(g, "format"),
-                                     "secret '%s': format \"%s\" is not one of env, json, raw, dir, template", sec->name,
-                                     format);
-                else
-                        t->format = (FileFormat) f;
-        } else
-                return;
+/* Once key, template and template_file are read: which the format needs, and the
+ * template_file's text. */
+static bool check_format_settings(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                                  void *parent) {
+        FileTarget *t = obj;
+        const char *name = ((const SecretConfig *) parent)->name;
 
-        config_get_string(p, g, "key", false, &t->key);
-        config_get_string(p, g, "template", false, &t->template_text);
-        config_get_string(p, g, "template_file", false, &t->template_file);
         if (t->format == FILE_FORMAT_RAW && !t->key)
-                config_error(p, g, "secret '%s': a raw file target needs 'key' (which key's value to write)",
-                             sec->name);
+                config_error(p, g, "secret '%s': a raw file target needs 'key' (which key's value to write)", name);
         if (t->format != FILE_FORMAT_RAW && t->key)
-                config_error(p, config_member(g, "key"), "secret '%s': 'key' applies only to format \"raw\"",
-                             sec->name);
+                config_error(p, config_member(g, "key"), "secret '%s': 'key' applies only to format \"raw\"", name);
         if (t->format == FILE_FORMAT_TEMPLATE) {
                 if (!!t->template_text == !!t->template_file)
                         config_error(p, g, "secret '%s': a template file target needs exactly one of 'template' or "
-                                     "'template_file'", sec->name);
+                                     "'template_file'", name);
                 else if (t->template_file) {
                         if (!config_path_valid(t->template_file))
-                                config_error(p, config_member(g, "template_file"),
-                                             "'template_file' must be an absolute path");
+                                config_error(p, s, "'template_file' must be an absolute path");
                         else
-                                read_template_file(p, config_member(g, "template_file"), t->template_file,
-                                                   &t->template_text);
+                                read_template_file(p, s, t->template_file, &t->template_text);
                 }
         } else if (t->template_text || t->template_file)
-                config_error(p, config_member(g, "template") ?: config_member(g, "template_file"),
-                             "secret '%s': 'template' and 'template_file' apply only to format \"template\"",
-                             sec->name);
-
-        parse_owner(p, g, "owner", true, &t->owner, &id);
-        t->uid = (uid_t) id;
-        parse_owner(p, g, "group", false, &t->group, &id);
-        t->gid = (gid_t) id;
-        parse_mode(p, g, &t->mode);
-        if (config_get_strv(p, g, "on_change", &t->on_change) > 0) {
-                if (!t->on_change[0] || !*t->on_change[0])
-                        config_error(p, config_member(g, "on_change"),
-                                     "secret '%s': 'on_change' must name a program, like [ \"systemctl\", \"reload\", \"x.service\" ]",
-                                     sec->name);
-        }
-        config_get_duration(p, g, "on_change_timeout", &t->on_change_timeout_usec);
-        if (t->on_change_timeout_usec == 0)
-                config_error(p, config_member(g, "on_change_timeout") ?: g,
-                             "'on_change_timeout' must be greater than zero");
+                config_error(p, config_member(g, "template") ?: s,
+                             "secret '%s': 'template' and 'template_file' apply only to format \"template\"", name);
+        return true;
 }
+
+static bool check_on_change(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                            void *parent) {
+        const FileTarget *t = obj;
+        if (t->on_change[0] && *t->on_change[0])
+                return true;
+        config_error(p, s,
+                     "secret '%s': 'on_change' must name a program, like [ \"systemctl\", \"reload\", \"x.service\" ]",
+                     ((const SecretConfig *) parent)->name);
+        return false;
+}
+
+static bool check_on_change_timeout(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                                    void *parent) {
+        if (((const FileTarget *) obj)->on_change_timeout_usec > 0)
+                return true;
+        config_error(p, s ?: g, "'on_change_timeout' must be greater than zero");
+        return false;
+}
+
+/* Checks get the SecretConfig as parent. */
+static const ConfigSetting file_target_settings[] = {
+        { "path", CONFIG_SETTING_STRING, offsetof(FileTarget, path), CONFIG_SETTING_REQUIRED, .check = check_path },
+        /* default: none valid yet, and later checks skip the target */
+        { "format", CONFIG_SETTING_ENUM, offsetof(FileTarget, format),
+          CONFIG_SETTING_REQUIRED | CONFIG_SETTING_STOP_UNREAD, .def = _FILE_FORMAT_MAX, .parse = parse_format,
+          .to_string = file_format_to_string },
+        { "key", CONFIG_SETTING_STRING, offsetof(FileTarget, key), CONFIG_SETTING_DUMP_IF_SET },
+        { "template", CONFIG_SETTING_STRING, offsetof(FileTarget, template_text), .dump = dump_nothing,
+          .done = template_done },
+        { "template_file", CONFIG_SETTING_STRING, offsetof(FileTarget, template_file), CONFIG_SETTING_CHECK_ALWAYS,
+          .check = check_format_settings, .dump = dump_template },
+        { "owner", CONFIG_SETTING_STRING, offsetof(FileTarget, owner), .parse = parse_owner, .done = owner_done },
+        { "group", CONFIG_SETTING_STRING, offsetof(FileTarget, group), .parse = parse_owner, .done = owner_done },
+        { "mode", CONFIG_SETTING_MODE, offsetof(FileTarget, mode), .def = DEFAULT_FILE_MODE },
+        { "on_change", CONFIG_SETTING_STRV, offsetof(FileTarget, on_change), CONFIG_SETTING_DUMP_IF_SET,
+          .check = check_on_change },
+        { "on_change_timeout", CONFIG_SETTING_DURATION, offsetof(FileTarget, on_change_timeout_usec),
+          CONFIG_SETTING_CHECK_ALWAYS, .def = DEFAULT_ON_CHANGE_TIMEOUT, .check = check_on_change_timeout },
+        {}
+};
 
 static size_t file_parse_config(SecretConfig *sec, ConfigParser *p, const config_setting_t *s) {
         if (!config_expect_type(p, s, CONFIG_TYPE_LIST, "files"))
                 return 0;
         int n = config_setting_length(s);
         sec->files = calloc(MAX(n, 1), sizeof(FileTarget));
-        for (int i = 0; sec->files && i < n; i++)
-                parse_file_target(p, config_setting_get_elem(s, (unsigned) i), sec, &sec->files[sec->n_files++]);
+        for (int i = 0; sec->files && i < n; i++) {
+                const config_setting_t *g = config_setting_get_elem(s, (unsigned) i);
+                FileTarget *t = &sec->files[sec->n_files++];
+
+                config_setting_place(p, g, &t->file, &t->line);
+                config_settings_defaults(file_target_settings, t);
+                if (config_expect_type(p, g, CONFIG_TYPE_GROUP, "files"))
+                        (void) config_settings_parse(p, g, file_target_settings, t, sec, NULL);
+        }
         return sec->n_files;
 }
 
@@ -251,51 +296,21 @@ static void file_check_all(Config *c, ConfigParser *p) {
         }
 }
 
-static void dump_file_target(ConfigDump *d, const FileTarget *t) {
-        config_dump_string(d, "path", t->path);
-        config_dump_string(d, "format", file_format_to_string(t->format));
-        if (t->key)
-                config_dump_string(d, "key", t->key);
-        if (t->template_file) {
-                config_dump_string(d, "template_file", t->template_file);
-                /* The fingerprint must change when only the file's content did. */
-                if (d->fingerprint)
-                        config_dump_string(d, "template", t->template_text);
-        } else if (t->template_text)
-                config_dump_string(d, "template", t->template_text);
-        config_dump_string(d, "owner", t->owner);
-        config_dump_string(d, "group", t->group);
-        config_dump_mode(d, "mode", t->mode);
-        if (t->on_change)
-                config_dump_strv(d, "on_change", t->on_change);
-        config_dump_duration(d, "on_change_timeout", t->on_change_timeout_usec);
-}
-
 static void file_dump_config(const SecretConfig *sec, ConfigDump *d) {
         if (sec->n_files == 0)
                 return;
         config_dump_list_open(d, "files");
         for (size_t i = 0; i < sec->n_files; i++) {
                 config_dump_item_open(d);
-                dump_file_target(d, &sec->files[i]);
+                config_settings_dump(d, file_target_settings, &sec->files[i]);
                 config_dump_item_close(d, i + 1 == sec->n_files);
         }
         config_dump_list_close(d);
 }
 
 static void file_done(SecretConfig *sec) {
-        for (size_t i = 0; i < sec->n_files; i++) {
-                FileTarget *t = &sec->files[i];
-                free(t->path);
-                free(t->key);
-                erase_and_free(t->template_text);
-                free(t->template_file);
-                if (t->owner != default_owner)
-                        free(t->owner);
-                if (t->group != default_owner)
-                        free(t->group);
-                strv_free(t->on_change);
-        }
+        for (size_t i = 0; i < sec->n_files; i++)
+                config_settings_done(file_target_settings, &sec->files[i]);
         free(sec->files);
 }
 
