@@ -536,13 +536,13 @@ static void on_sink_event(const SinkEvent *e, void *userdata) {
                 break;
         case SINK_EVENT_DELETED:
                 ev.action = LOG_ACTION_DELETED;
-                log_event(LOG_INFO, &ev, "secret '%s': deleted Kubernetes Secret %s (deletion_policy = delete)",
-                          e->secret, e->target);
+                log_event(LOG_INFO, &ev, "secret '%s': deleted %s%s (deletion_policy = delete)", e->secret,
+                          e->sink->noun, e->target);
                 break;
         case SINK_EVENT_REPAIRED:
                 ev.action = LOG_ACTION_WRITTEN;
-                log_event(LOG_INFO, &ev, "secret '%s': Kubernetes Secret %s was edited or deleted; put it back",
-                          e->secret, e->target);
+                log_event(LOG_INFO, &ev, "secret '%s': %s%s was edited or deleted; put it back", e->secret,
+                          e->sink->noun, e->target);
                 break;
         case SINK_EVENT_RESTARTED:
                 if (e->error < 0) {

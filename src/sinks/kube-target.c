@@ -211,8 +211,8 @@ typedef struct KubeInstance {
 static void emit(KubeInstance *k, SinkEventKind kind, const char *secret, const char *target, int error,
                  const char *message) {
         if (k->ctx.on_event)
-                k->ctx.on_event(&(SinkEvent) { .kind = kind, .secret = secret, .target = target, .error = error,
-                                               .message = message },
+                k->ctx.on_event(&(SinkEvent) { .sink = &sink_kubernetes_vtable, .kind = kind, .secret = secret,
+                                               .target = target, .error = error, .message = message },
                                 k->ctx.userdata);
 }
 

@@ -48,7 +48,10 @@ typedef enum SinkEventKind {
         SINK_EVENT_LEADER_LOST,
 } SinkEventKind;
 
+typedef struct SinkVTable SinkVTable;
+
 typedef struct SinkEvent {
+        const SinkVTable *sink;
         SinkEventKind kind;
         const char *secret;
         const char *target;
@@ -66,7 +69,7 @@ typedef struct SinkContext {
         void *userdata;
 } SinkContext;
 
-typedef struct SinkVTable {
+struct SinkVTable {
         const char *name;
         const char *setting; /* the secret's setting that holds the targets */
         const char *noun;    /* how messages name a target, before its name: "Kubernetes Secret " */
@@ -96,7 +99,7 @@ typedef struct SinkVTable {
         void (*reconfigure)(void *sink, const SecretConfig *old, const SecretConfig *sec, bool same);
         /* Optional. Finish (writes in flight come back with -ECANCELED), then done(userdata). */
         void (*stop)(void *sink, void (*done)(void *userdata), void *userdata);
-} SinkVTable;
+};
 
 extern const SinkVTable sink_file_vtable;
 extern const SinkVTable sink_kubernetes_vtable;
