@@ -4,6 +4,8 @@
 # tests/integration/test-package.sh installs; lintian and rpm serve packaging/build-deb.sh
 # and packaging/build-rpm.sh. strace shows tests/integration/test-write-order.py the order of
 # the system calls that replace a target (fsync, fchown, fchmod, rename).
+# prometheus-node-exporter and prometheus (for promtool) read the metrics file in
+# tests/integration/test-metrics.py, as they would on a node.
 set -e
 #   tests/install-deps.sh          everything the tests, fuzzing and packaging need
 #   tests/install-deps.sh --build  only what building the daemon needs (the demo)
@@ -12,7 +14,8 @@ PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
 [ "${1:-}" = --build ] || PKGS="$PKGS check
       python3 python3-hvac openssl systemd dbus util-linux procps time groff-base strace
       clang libclang-rt-14-dev
-      debhelper dpkg-dev lintian rpm xz-utils"
+      debhelper dpkg-dev lintian rpm xz-utils
+      prometheus-node-exporter prometheus"
 missing=""
 for p in $PKGS; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

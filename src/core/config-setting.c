@@ -496,7 +496,7 @@ static int parse_string(ConfigParser *p, const config_setting_t *g, const config
                 return -EINVAL;
         }
         if (t->type == CONFIG_SETTING_PATH && !config_path_valid(*v)) {
-                config_error(p, s, "'%s' must be an absolute path", t->name);
+                config_error(p, s, "'%s' must be an absolute %s", t->name, t->what ?: "path");
                 return -EINVAL;
         }
         if (t->type == CONFIG_SETTING_CREDENTIAL) {

@@ -172,6 +172,8 @@ static const ConfigSetting daemon_settings[] = {
           .choices = "debug, info, notice, warning, err" },
         { "runtime_dir", CONFIG_SETTING_PATH, offsetof(DaemonConfig, runtime_dir), .def_string = "/run/secretsyncd" },
         { "state_dir", CONFIG_SETTING_PATH, offsetof(DaemonConfig, state_dir), .def_string = "/var/lib/secretsyncd" },
+        { "metrics_file", CONFIG_SETTING_PATH, offsetof(DaemonConfig, metrics_file), CONFIG_SETTING_DUMP_IF_SET,
+          .what = "file path" },
         {}
 };
 

@@ -135,6 +135,7 @@ typedef struct DaemonConfig {
         int log_level; /* syslog priority */
         char *runtime_dir;
         char *state_dir;
+        char *metrics_file; /* NULL: no metrics */
 } DaemonConfig;
 
 typedef struct Config {
@@ -235,7 +236,7 @@ int config_check_file_trust(const char *path, char **ret_message);
  * defaults and freeing all walk the same table, in its order. */
 typedef enum ConfigSettingType {
         CONFIG_SETTING_STRING,     /* char *; with .valid, a value it refuses is an error */
-        CONFIG_SETTING_PATH,       /* char *: an absolute path */
+        CONFIG_SETTING_PATH,       /* char *: an absolute path (.what: "file path", say) */
         CONFIG_SETTING_CREDENTIAL, /* char *: an absolute path to a credential (strict modes) */
         CONFIG_SETTING_DURATION,   /* uint64_t, usec */
         CONFIG_SETTING_UNSIGNED,   /* unsigned, in [min, max] */

@@ -58,6 +58,14 @@ void log_setup(void) {
         use_journal = stderr_is_journal() && journal_socket_present();
 }
 
+static log_event_observer observer;
+static void *observer_userdata;
+
+void log_set_event_observer(log_event_observer fn, void *userdata) {
+        observer = fn;
+        observer_userdata = userdata;
+}
+
 void log_set_max_level(int level) {
         max_level = level;
 }
@@ -78,12 +86,17 @@ int log_event(int priority, const LogEvent *ev, const char *format, ...) {
         char msg[2048];
         va_list ap;
 
-        if (priority > max_level)
+        bool observed = observer && ev && ev->action != LOG_ACTION_NONE;
+        if (priority > max_level && !observed)
                 return ret;
 
         va_start(ap, format);
         vsnprintf(msg, sizeof(msg), format, ap);
         va_end(ap);
+        if (observed)
+                observer(priority, ev, msg, observer_userdata);
+        if (priority > max_level)
+                return ret;
 
         if (use_journal) {
                 /* sd_journal_send() takes a NULL-terminated list; build one with only the

@@ -65,6 +65,11 @@ const char *log_action_to_string(LogAction a);
  * so callers can `return log_event(...)`. */
 int log_event(int priority, const LogEvent *ev, const char *format, ...) _printf_(3, 4);
 
+/* One observer sees every event (LogEvent with an action), whatever the log level: what
+ * secretsyncctl status and the metrics report is built from the same events as the journal. */
+typedef void (*log_event_observer)(int priority, const LogEvent *ev, const char *message, void *userdata);
+void log_set_event_observer(log_event_observer fn, void *userdata);
+
 #define log_debug(...) log_event(LOG_DEBUG, NULL, __VA_ARGS__)
 #define log_info(...) log_event(LOG_INFO, NULL, __VA_ARGS__)
 #define log_notice(...) log_event(LOG_NOTICE, NULL, __VA_ARGS__)

@@ -16,6 +16,7 @@
 
 #include "core/command.h"
 #include "core/log.h"
+#include "core/monitor.h"
 #include "core/schedule.h"
 #include "util/secret-data.h"
 #include "sinks/sink.h"
@@ -119,6 +120,7 @@ struct Manager {
         bool notify;
         sd_event_source *status_timer;
 
+        Monitor *monitor; /* status, control socket, metrics; NULL with --once */
         SinkContext sink_ctx;
         /* Parallel to sink_vtables: each made on first use; NULL until then, or while it
          * cannot be made. */
@@ -704,6 +706,7 @@ static void secret_done(SecretState *st, bool ok) {
                                  duration_format(delay, b, sizeof(b)));
                 schedule_in(st, delay);
         }
+        monitor_secret_done(m->monitor, sec->name, ok);
         if (first && m->first_round_pending > 0) {
                 m->first_round_pending--;
                 first_round_check(m);
@@ -1033,7 +1036,7 @@ static bool fingerprints_equal(char *a, char *b) {
         return eq;
 }
 
-static void manager_reload(Manager *m) {
+int manager_reload(Manager *m, char ***ret_errors) {
         _cleanup_strv_free_ char **errors = NULL;
         Config *nc = NULL;
         char b[64];
@@ -1057,7 +1060,9 @@ static void manager_reload(Manager *m) {
                 log_event(LOG_ERR, &ev, "reload rejected: %s has %zu error%s (first: %s); keeping the running configuration",
                           m->config_path, n, n == 1 ? "" : "s", n > 0 ? errors[0] : strerror(-r));
                 status_send(m, m->ready ? "READY=1\n" : NULL);
-                return;
+                if (ret_errors)
+                        *ret_errors = TAKE_PTR(errors);
+                return r;
         }
 
         Config *old = m->config;
@@ -1083,7 +1088,7 @@ static void manager_reload(Manager *m) {
                 log_error("reload: out of memory; keeping the running configuration");
                 config_free(nc);
                 status_send(m, m->ready ? "READY=1\n" : NULL);
-                return;
+                return -ENOMEM;
         }
         bool *taken = calloc(m->n_states + 1, sizeof(bool));
         for (size_t i = 0; i < nc->n_secrets; i++) {
@@ -1176,16 +1181,18 @@ static void manager_reload(Manager *m) {
         LogEvent ev = { .action = LOG_ACTION_RELOADED };
         log_event(LOG_INFO, &ev, "reloaded %s: %zu secrets (%u added, %u changed, %u removed, %u unchanged), %zu stores",
                   m->config_path, m->n_states, added, changed, removed, kept, nc->n_stores);
+        monitor_reloaded(m->monitor, nc);
         if (m->ready)
                 status_send(m, "READY=1\n");
         else
                 first_round_check(m);
+        return 0;
 }
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         if (!m->stopping)
-                manager_reload(m);
+                (void) manager_reload(m, NULL);
         return 0;
 }
 
@@ -1251,6 +1258,11 @@ int manager_new(const ManagerOptions *opts, Config *config, Manager **ret) {
         r = states_create(m);
         if (r < 0)
                 goto fail;
+        if (!m->once) {
+                r = monitor_new(m->event, m, m->config, m->http, &m->monitor);
+                if (r < 0)
+                        goto fail;
+        }
         *ret = m;
         return 0;
 fail:
@@ -1261,6 +1273,7 @@ fail:
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        m->monitor = monitor_free(m->monitor); /* reads the secrets' status one last time */
         while (m->commands)
                 pending_command_free(m->commands);
         (void) atomic_sync_batch_flush(&m->sync_batch);
@@ -1329,4 +1342,35 @@ int manager_run(Manager *m) {
                         log_info("--once: all %zu secrets synced", m->n_states);
         }
         return r;
+}
+
+/* ------------------------------------------------------- what status sees ---- */
+
+size_t manager_n_secrets(Manager *m) {
+        return m->n_states;
+}
+
+void manager_secret_view(Manager *m, size_t i, ManagerSecretView *ret) {
+        const SecretState *st = m->states[i];
+        uint64_t due, mono, real;
+        int enabled = SD_EVENT_OFF;
+
+        *ret = (ManagerSecretView) { .cfg = st->cfg, .syncing = st->syncing || st->queued };
+        if (st->timer && sd_event_source_get_enabled(st->timer, &enabled) >= 0 && enabled != SD_EVENT_OFF &&
+            sd_event_source_get_time(st->timer, &due) >= 0 && sd_event_now(m->event, CLOCK_MONOTONIC, &mono) >= 0 &&
+            sd_event_now(m->event, CLOCK_REALTIME, &real) >= 0)
+                ret->next_usec = real + (due > mono ? due - mono : 0);
+}
+
+int manager_find_secret(Manager *m, const char *name, size_t *ret_index) {
+        for (size_t i = 0; i < m->n_states; i++)
+                if (streq(m->states[i]->cfg->name, name)) {
+                        *ret_index = i;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+void manager_refresh(Manager *m, size_t i) {
+        secret_sync(m->states[i]);
 }

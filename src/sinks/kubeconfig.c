@@ -106,8 +106,10 @@ static yaml_node_t *named(Walk *w, const yaml_node_t *root, const char *list, co
                         const char *n = member_string(w, item, "name");
                         if (n && streq(n, name)) {
                                 yaml_node_t *v = member(w, item, field);
-                                if (!v || v->type != YAML_MAPPING_NODE)
+                                if (!v || v->type != YAML_MAPPING_NODE) {
                                         *ret = fail(w, item, "%s \"%s\" has no %s mapping", list, name, field);
+                                        return NULL;
+                                }
                                 return v;
                         }
                 }

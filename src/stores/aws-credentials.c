@@ -293,6 +293,16 @@ static int form_append_str(SecBuf *b, const char *name, const char *value) {
 
 static void assume_role_start(AwsCredProvider *p);
 
+/* The method's own credentials are in: with assume_role they only sign AssumeRole. */
+static void got_base(AwsCredProvider *p, AwsCredentials *c) {
+        if (p->cfg->assume_role_arn) {
+                p->base = *c;
+                assume_role_start(p);
+                return;
+        }
+        finish(p, 0, NULL, c);
+}
+
 /* <Credentials><AccessKeyId/><SecretAccessKey/><SessionToken/><Expiration/></Credentials> */
 static int parse_sts_creds(const HttpResponse *resp, AwsCredentials *c) {
         _cleanup_secbuf_ SecBuf *exp = NULL;
@@ -444,12 +454,7 @@ static void on_imds(const HttpResponse *resp, void *userdata) {
                 failf(p, r, "EC2 instance metadata at %s: role credentials: %s", p->imds_base, why);
                 return;
         }
-        if (p->cfg->assume_role_arn) {
-                p->base = c;
-                assume_role_start(p);
-                return;
-        }
-        finish(p, 0, NULL, &c);
+        got_base(p, &c);
 }
 
 static void imds_send(AwsCredProvider *p, Step step, const char *method, const char *path) {
@@ -524,12 +529,7 @@ static void on_container(const HttpResponse *resp, void *userdata) {
                 failf(p, r, "%s: %s", p->source, why);
                 return;
         }
-        if (p->cfg->assume_role_arn) {
-                p->base = c;
-                assume_role_start(p);
-                return;
-        }
-        finish(p, 0, NULL, &c);
+        got_base(p, &c);
 }
 
 static void container_start(AwsCredProvider *p) {
@@ -617,12 +617,7 @@ static void acquire(AwsCredProvider *p) {
                         aws_credentials_clear(&c);
                         return; /* failed (and said why) */
                 }
-                if (p->cfg->assume_role_arn) {
-                        p->base = c;
-                        assume_role_start(p);
-                        return;
-                }
-                finish(p, 0, NULL, &c);
+                got_base(p, &c);
                 return;
         case AWS_AUTH_WEB_IDENTITY:
                 web_identity_start(p);

@@ -811,7 +811,8 @@ static int aws_start(Store *s, const StoreContext *ctx) {
         AwsStore *a = (AwsStore *) s;
         const char *region = a->region ? a->region : env_region();
         HttpPoolOptions o = { .ca_file = a->ca_file, .ca_pem = a->ca_pem, .timeout_usec = a->timeout_usec,
-                              .connect_timeout_usec = MIN(a->timeout_usec, 10 * USEC_PER_SEC) };
+                              .connect_timeout_usec = MIN(a->timeout_usec, 10 * USEC_PER_SEC),
+                              .store_name = s->name, .store_type = s->vtable->name };
         char msg[512];
         int r;
 

@@ -787,7 +787,8 @@ static int vault_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *
 static int vault_start(Store *s, const StoreContext *ctx) {
         VaultStore *v = (VaultStore *) s;
         HttpPoolOptions o = { .ca_file = v->ca_file, .ca_path = v->ca_path, .timeout_usec = v->timeout_usec,
-                              .connect_timeout_usec = MIN(v->timeout_usec, 10 * USEC_PER_SEC) };
+                              .connect_timeout_usec = MIN(v->timeout_usec, 10 * USEC_PER_SEC),
+                              .store_name = s->name, .store_type = s->vtable->name };
         if (v->method == VAULT_AUTH_CERT) {
                 o.cert_file = v->cert_file;
                 o.key_file = v->key_file;

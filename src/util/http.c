@@ -67,6 +67,8 @@ struct HttpContext {
         unsigned max_in_flight;
         unsigned in_flight;
         HttpCall *queue_head, **queue_tail; /* waiting for a place, across pools */
+        http_request_observer observer;
+        void *observer_userdata;
 };
 
 struct HttpPool {
@@ -89,6 +91,7 @@ struct HttpCall {
         bool too_big;
         bool started;   /* in the multi handle (else queued) */
         bool streaming; /* on_data gets the body; holds no place among those in flight */
+        uint64_t started_usec; /* CLOCK_MONOTONIC, for the request observer */
         int (*on_data)(long status, const void *data, size_t len, void *userdata);
         char errbuf[CURL_ERROR_SIZE];
         http_done_cb cb;
@@ -188,6 +191,13 @@ static void call_finish(HttpCall *c, const HttpResponse *r) {
         http_done_cb cb = c->cb;
         void *ud = c->userdata;
 
+        if (ctx->observer && c->pool->opts.store_name && c->started && r->error != -ECANCELED) {
+                uint64_t now = 0;
+                (void) sd_event_now(ctx->event, CLOCK_MONOTONIC, &now);
+                ctx->observer(c->pool->opts.store_name, c->pool->opts.store_type, r->status,
+                              now > c->started_usec ? now - c->started_usec : 0, ctx->observer_userdata);
+        }
+
         /* Give the place to the next request before the callback runs, so that what the
          * callback does (writing and fsyncing files) does not hold a place. */
         if (c->started) {
@@ -225,6 +235,7 @@ static size_t on_write(char *ptr, size_t size, size_t n, void *userdata) {
 
 static void start(HttpCall *c) {
         HttpContext *ctx = c->pool->ctx;
+        (void) sd_event_now(ctx->event, CLOCK_MONOTONIC, &c->started_usec);
         CURLMcode mc = curl_multi_add_handle(c->pool->multi, c->easy);
         if (!c->streaming)
                 ctx->in_flight++;
@@ -363,6 +374,11 @@ HttpContext *http_context_free(HttpContext *ctx) {
         sd_event_unref(ctx->event);
         free(ctx);
         return NULL;
+}
+
+void http_context_set_observer(HttpContext *ctx, http_request_observer fn, void *userdata) {
+        ctx->observer = fn;
+        ctx->observer_userdata = userdata;
 }
 
 void http_context_set_limit(HttpContext *ctx, unsigned max_in_flight) {

@@ -32,6 +32,10 @@ typedef struct HttpPoolOptions {
         uint64_t connect_timeout_usec; /* 0: 10 s */
         uint64_t timeout_usec;         /* 0: 60 s, whole request */
         size_t body_max;               /* 0: HTTP_BODY_MAX */
+        /* For the request observer (metrics): the store this pool serves and its type. Borrowed:
+         * they must outlive the pool. NULL: the pool's requests are not observed. */
+        const char *store_name;
+        const char *store_type;
 } HttpPoolOptions;
 
 typedef struct HttpRequest {
@@ -72,6 +76,11 @@ bool http_url_allowed(const char *url);
 int http_context_new(sd_event *e, unsigned max_in_flight, HttpContext **ret);
 HttpContext *http_context_free(HttpContext *ctx);
 void http_context_set_limit(HttpContext *ctx, unsigned max_in_flight);
+/* Called once for each finished (not cancelled) request of a pool with a store_name:
+ * the HTTP status (0 on a transport error) and how long it took. */
+typedef void (*http_request_observer)(const char *store_name, const char *store_type, long status,
+                                      uint64_t duration_usec, void *userdata);
+void http_context_set_observer(HttpContext *ctx, http_request_observer fn, void *userdata);
 
 int http_pool_new(HttpContext *ctx, const HttpPoolOptions *opts, HttpPool **ret);
 /* Cancels the pool's calls (their callbacks run with -ECANCELED) and frees it. */

@@ -299,6 +299,9 @@ check "the unit is in systemd's unit directory ($fragment)" \
         grep -qxE '(/usr)?/lib/systemd/system/secretsyncd.service' <<<"$fragment"
 check "examples in /usr/share/doc/secretsyncd/examples" ns_run test -s /usr/share/doc/secretsyncd/examples/chimera.conf
 check "man pages installed" ns_run test -e /usr/share/man/man8/secretsyncd.8.gz -a -e /usr/share/man/man5/secretsyncd.conf.5.gz
+check "/usr/bin/secretsyncctl is installed 0755, with its man page and bash completion" \
+        test "$(ns_run stat -c '%a %U' /usr/bin/secretsyncctl)" = "755 root" -a \
+        "$(ns_sh 'test -e /usr/share/man/man1/secretsyncctl.1.gz && test -e /usr/share/bash-completion/completions/secretsyncctl && echo yes')" = yes
 check "StateDirectory: /var/lib/secretsyncd is 0700" \
         test "$(ns_run stat -c '%a %U' /var/lib/secretsyncd)" = "700 root"
 check "RuntimeDirectory: /run/secretsyncd is 0700" \

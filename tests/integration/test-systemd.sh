@@ -270,6 +270,7 @@ echo "# namespace booted in ${NS_BOOT_SECONDS}s ($NS_BOOT_STATE)"
 
 # Install what `make install` would, into the namespace's overlays.
 ns_copy_in "$SECRETSYNCD" /usr/sbin/secretsyncd 0755
+ns_copy_in "${SECRETSYNCCTL:-$(dirname "$SECRETSYNCD")/secretsyncctl}" /usr/bin/secretsyncctl 0755
 ns_copy_in "$WORK/unit/secretsyncd.service" /etc/systemd/system/secretsyncd.service 0644
 ns_copy_in "$CATALOG_SRC" /usr/lib/systemd/catalog/secretsyncd.catalog 0644
 ns_run journalctl --update-catalog || die "journalctl --update-catalog failed"
@@ -501,6 +502,19 @@ check "broken configuration: same main PID (not restarted)" \
         test "$(ns_run systemctl show -p MainPID --value secretsyncd.service)" = "$MAINPID"
 check "broken configuration: files kept" ns_run test -e /etc/chimera/extra.secret
 
+# ---- secretsyncctl ------------------------------------------------------------------------
+
+check "control socket /run/secretsyncd/io.secretsyncd is a socket, root 0600" \
+        test "$(ns_run stat -c '%F %a %U' /run/secretsyncd/io.secretsyncd)" = "socket 600 root"
+ns_run secretsyncctl status >"$WORK/ctl-status.txt" 2>&1 || true
+check "secretsyncctl status lists postgres-credentials as Synced" \
+        grep -qE '^postgres-credentials +[^ ]+ +[^ ]+ +Synced' "$WORK/ctl-status.txt"
+rc=0
+ns_run secretsyncctl reload >"$WORK/ctl-reload.txt" 2>&1 || rc=$?
+check "secretsyncctl reload of the broken file: exit 1 with FILE:LINE" \
+        test "$rc" = 1 -a -n "$(grep -E '^/etc/secretsyncd/secretsyncd.conf:[0-9]+:' "$WORK/ctl-reload.txt")"
+wait_for 10 "status kept in /var/lib/secretsyncd (StateDirectory=)" ns_run test -s /var/lib/secretsyncd/status.json
+
 # ---- watchdog and hygiene ----------------------------------------------------------------
 
 sleep 2.5 # more than WatchdogSec=2s of the test drop-in
@@ -539,6 +553,10 @@ check "systemctl stop" ns_run systemctl stop secretsyncd.service
 state=$(ns_run systemctl is-active secretsyncd.service || true)
 check "inactive after stop (got: $state)" test "$state" = inactive
 check "not failed after stop" test "$(ns_run systemctl show -p Result --value secretsyncd.service)" = success
+check "the control socket is gone after stop" ns_run test ! -e /run/secretsyncd/io.secretsyncd
+rc=0
+ns_run secretsyncctl status >/dev/null 2>&1 || rc=$?
+check "secretsyncctl status after stop: exit 3 (not running)" test "$rc" = 3
 check "main process exited 0" test "$(ns_run systemctl show -p ExecMainStatus --value secretsyncd.service)" = 0
 check "journal: 'stopping' entry" journal_has MESSAGE_ID=068063212be04885a82423c228923247
 

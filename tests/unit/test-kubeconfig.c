@@ -147,6 +147,8 @@ START_TEST(test_errors) {
                   "/etc/secretsyncd/kubeconfig:7: user \"u\": a client certificate needs both its certificate and its key" },
                 { "contexts: [ { name: x, context: { cluster: c, user: nobody } } ]\ncurrent-context: x\nclusters: [ { name: c, cluster: { server: 'https://k' } } ]\nusers: []\n",
                   "/etc/secretsyncd/kubeconfig:1: user \"nobody\" is not among the users" },
+                { "contexts: [ { name: x, context: { cluster: c } } ]\ncurrent-context: x\nclusters:\n- name: c\n  cluster: just-a-word\n",
+                  "/etc/secretsyncd/kubeconfig:4: clusters \"c\" has no cluster mapping" },
                 { "contexts: [ { name: x, context: { cluster: c, user: u } } ]\ncurrent-context: x\nclusters: [ { name: c, cluster: { server: 'https://k' } } ]\n"
                   "users: [ { name: u, user: { username: admin, password: x } } ]\n",
                   "/etc/secretsyncd/kubeconfig:4: user \"u\": basic authentication is not supported" },

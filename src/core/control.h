@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "core/state.h"
+
+typedef struct Manager Manager;
+typedef struct Control Control;
+
+/* The control socket secretsyncctl talks to: Varlink (JSON objects ended by a NUL byte),
+ * interface io.secretsyncd, on the manager's event loop. Every client is bounded (message
+ * size, connections, time without progress), so none can stall another or the syncing. */
+#define CONTROL_SOCKET_NAME "io.secretsyncd"
+#define CONTROL_MESSAGE_MAX (256U * 1024U)       /* a request */
+#define CONTROL_REPLY_MAX (256U * 1024U * 1024U) /* a reply (status of 100,000 secrets) */
+#define CONTROL_CONNECTIONS_MAX 4096U
+#define CONTROL_IDLE_USEC (30U * 1000U * 1000U) /* a client that neither asks nor reads */
+#define CONTROL_ACCEPT_BURST 64U
+
+/* Listens on runtime_dir/io.secretsyncd (mode 0600; peers are checked with SO_PEERCRED:
+ * root or our own uid). -EADDRINUSE when another daemon answers there. */
+int control_new(sd_event *e, Manager *m, StateTable *state, const char *runtime_dir, Control **ret,
+                char **ret_error);
+/* Closes every connection and removes the socket. */
+Control *control_free(Control *c);
+/* A secret's sync ended: answers Refresh calls waiting for it. */
+void control_secret_done(Control *c, const char *name, bool ok);
