@@ -75,9 +75,10 @@ struct SinkVTable {
         const char *noun;    /* how messages name a target, before its name: "Kubernetes Secret " */
 
         /* Settings. parse_config() reads the setting into sec and returns how many targets
-         * it holds (also invalid ones, which are reported to the parser). check_config() runs
-         * once the secret is read, with the keys known from `data` (keys_complete is false
-         * when data_from may add more); check_all() once every secret is read. */
+         * it holds (also invalid ones, which are reported to the parser). check_config()
+         * (optional) runs once the secret is read, with the keys known from `data`
+         * (keys_complete is false when data_from may add more); check_all() once every
+         * secret is read. */
         size_t (*parse_config)(SecretConfig *sec, ConfigParser *p, const config_setting_t *setting);
         void (*check_config)(const SecretConfig *sec, ConfigParser *p, const config_setting_t *setting,
                              char *const *keys, bool keys_complete);
@@ -91,7 +92,8 @@ struct SinkVTable {
         void (*target_name)(const SecretConfig *sec, size_t i, char *buf, size_t size);
         int (*new)(const SinkContext *ctx, const Config *c, void **ret, char **ret_error);
         void (*free)(void *sink);
-        /* sec stays valid until the next write or reconfigure of the same secret. */
+        /* < 0 (with a message for the operator): cb never runs. Else cb runs exactly once.
+         * sec stays valid until the next write or reconfigure of the same secret. */
         int (*write)(void *sink, const SecretConfig *sec, size_t i, const SecretData *d, sink_write_cb cb,
                      void *userdata, char **ret_error);
         /* Optional. A reload: the secret's configuration is now sec (NULL: removed); same
