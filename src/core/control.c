@@ -67,7 +67,7 @@ static const char interface_description[] =
 
 typedef struct Waited {
         char *name;
-        int result; /* 1: waiting, 0: synced, -1: failed */
+        int result; /* 1: waiting, 0: synced, -1: failed, -2: removed by a reload */
 } Waited;
 
 typedef struct Connection {
@@ -247,6 +247,10 @@ static void secret_json(Control *ctl, TextBuf *b, size_t index, bool detail) {
         json_time(b, "next_refresh", v.next_usec);
         textbuf_puts(b, ",\"last_error\":");
         textbuf_json_string(b, r ? r->last_error : NULL);
+        if (detail) {
+                textbuf_puts(b, ",\"data_hash\":");
+                textbuf_json_string(b, r && r->data_hash[0] ? r->data_hash : NULL);
+        }
 
         size_t total = cfg->n_files + !!cfg->kubernetes, ready = 0;
         for (size_t i = 0; r && i < r->n_targets; i++)
@@ -344,8 +348,13 @@ static void refresh_reply(Connection *c) {
                 textbuf_puts(&c->out, i ? ",{\"name\":" : "{\"name\":");
                 textbuf_json_string(&c->out, w->name);
                 textbuf_printf(&c->out, ",\"status\":\"%s\",\"error\":",
-                              w->result == 0 ? "Synced" : w->result < 0 ? "Failed" : "Started");
-                textbuf_json_string(&c->out, w->result < 0 && r ? r->last_error : NULL);
+                              w->result == 0    ? "Synced"
+                              : w->result == -2 ? "Removed"
+                              : w->result < 0   ? "Failed"
+                                                : "Started");
+                textbuf_json_string(&c->out, w->result == -2 ? "removed from the configuration by a reload"
+                                             : w->result < 0 && r ? r->last_error
+                                                                  : NULL);
                 textbuf_puts(&c->out, "}");
         }
         textbuf_puts(&c->out, "]");
@@ -663,9 +672,8 @@ static int on_listen(sd_event_source *s, int lfd, uint32_t revents, void *userda
         return 0;
 }
 
-void control_secret_done(Control *ctl, const char *name, bool ok) {
-        if (!ctl)
-                return;
+/* A waited secret's sync ended (result 0 or -1), or a reload removed it (-2). */
+static void waited_end(Control *ctl, const char *name, int result) {
         for (Connection *c = ctl->connections, *next; c; c = next) {
                 next = c->next;
                 if (c->n_pending == 0)
@@ -674,7 +682,7 @@ void control_secret_done(Control *ctl, const char *name, bool ok) {
                 Waited *w = bsearch(&key, c->waited, c->n_waited, sizeof(Waited), waited_cmp);
                 if (!w || w->result != 1)
                         continue;
-                w->result = ok ? 0 : -1;
+                w->result = result;
                 if (--c->n_pending > 0)
                         continue;
                 refresh_reply(c);
@@ -682,6 +690,32 @@ void control_secret_done(Control *ctl, const char *name, bool ok) {
                 if (!connection_run(c, false))
                         connection_free(c);
         }
+}
+
+void control_secret_done(Control *ctl, const char *name, bool ok) {
+        if (ctl)
+                waited_end(ctl, name, ok ? 0 : -1);
+}
+
+void control_prune(Control *ctl, bool (*configured)(const char *name, void *userdata), void *userdata) {
+        if (!ctl)
+                return;
+        /* Names first: answering a connection may free it and its list. */
+        _cleanup_strv_free_ char **gone = NULL;
+        size_t n = 0;
+        for (Connection *c = ctl->connections; c; c = c->next)
+                for (size_t i = 0; i < c->n_waited; i++)
+                        if (c->waited[i].result == 1 && !configured(c->waited[i].name, userdata)) {
+                                char **l = reallocarray(gone, n + 2, sizeof(char *));
+                                if (!l)
+                                        return;
+                                gone = l;
+                                if (!(gone[n] = strdup(c->waited[i].name)))
+                                        return;
+                                gone[++n] = NULL;
+                        }
+        for (size_t i = 0; i < n; i++)
+                waited_end(ctl, gone[i], -2);
 }
 
 /* ----------------------------------------------------------- lifecycle ---- */

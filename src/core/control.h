@@ -27,3 +27,5 @@ int control_new(sd_event *e, Manager *m, StateTable *state, const char *runtime_
 Control *control_free(Control *c);
 /* A secret's sync ended: answers Refresh calls waiting for it. */
 void control_secret_done(Control *c, const char *name, bool ok);
+/* A reload: a Refresh waiting for a secret no longer configured is answered ("Removed"). */
+void control_prune(Control *c, bool (*configured)(const char *name, void *userdata), void *userdata);

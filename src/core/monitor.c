@@ -151,10 +151,10 @@ Monitor *monitor_free(Monitor *x) {
         return NULL;
 }
 
-void monitor_secret_done(Monitor *x, const char *name, bool ok) {
+void monitor_secret_done(Monitor *x, const char *name, bool ok, const char *data_hash) {
         if (!x)
                 return;
-        state_note_sync(x->state, name, ok);
+        state_note_sync(x->state, name, ok, data_hash);
         control_secret_done(x->control, name, ok);
         changed(x);
 }
@@ -163,6 +163,7 @@ void monitor_reloaded(Monitor *x, const Config *c) {
         if (!x)
                 return;
         state_prune(x->state, secret_configured, x->manager);
+        control_prune(x->control, secret_configured, x->manager);
         (void) metrics_set_path(x->metrics, c->daemon.metrics_file);
         changed(x);
 }

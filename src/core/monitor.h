@@ -19,6 +19,7 @@ typedef struct Monitor Monitor;
 int monitor_new(sd_event *e, Manager *m, const Config *c, HttpContext *http, Monitor **ret);
 /* Saves the status, writes the metrics a last time, removes the socket. */
 Monitor *monitor_free(Monitor *x);
-void monitor_secret_done(Monitor *x, const char *name, bool ok);
+/* data_hash: of the data just synced (NULL when the sync failed). */
+void monitor_secret_done(Monitor *x, const char *name, bool ok, const char *data_hash);
 /* A new configuration is in place (secrets removed, metrics_file changed). */
 void monitor_reloaded(Monitor *x, const Config *c);

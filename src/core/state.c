@@ -275,7 +275,7 @@ void state_note_event(StateTable *t, const LogEvent *ev, const char *message) {
         }
 }
 
-void state_note_sync(StateTable *t, const char *name, bool ok) {
+void state_note_sync(StateTable *t, const char *name, bool ok, const char *data_hash) {
         SecretRecord *r = state_get(t, name);
         if (!r)
                 return;
@@ -284,6 +284,7 @@ void state_note_sync(StateTable *t, const char *name, bool ok) {
         if (ok) {
                 r->last_success = r->last_attempt;
                 r->syncs_ok++;
+                snprintf(r->data_hash, sizeof(r->data_hash), "%s", data_hash ? data_hash : "");
                 free(r->last_error);
                 r->last_error = NULL;
         } else
@@ -347,6 +348,8 @@ int state_save(StateTable *t, const char *dir, char **ret_error) {
                 textbuf_printf(&b, ":{\"status\":%d,\"last_success\":%llu,\"last_attempt\":%llu,\"last_error\":",
                               r->status, (unsigned long long) r->last_success, (unsigned long long) r->last_attempt);
                 textbuf_json_string(&b, r->last_error);
+                textbuf_puts(&b, ",\"data_hash\":");
+                textbuf_json_string(&b, r->data_hash[0] ? r->data_hash : NULL);
                 textbuf_puts(&b, ",\"keys\":[");
                 for (size_t k = 0; k < r->n_keys; k++) {
                         textbuf_puts(&b, k ? ",[" : "[");
@@ -407,6 +410,9 @@ static void load_record(StateTable *t, const char *name, json_object *o) {
         r->last_attempt = juint(o, "last_attempt");
         const char *e = jstr(o, "last_error");
         r->last_error = e ? message_dup(e) : NULL;
+        const char *h = jstr(o, "data_hash");
+        if (h && strlen(h) == 64 && strspn(h, "0123456789abcdef") == 64)
+                memcpy(r->data_hash, h, 65);
         if (json_object_object_get_ex(o, "keys", &a) && json_object_is_type(a, json_type_array))
                 for (size_t i = 0; i < json_object_array_length(a); i++) {
                         json_object *k = json_object_array_get_idx(a, i), *kk, *kv;

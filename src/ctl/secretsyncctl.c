@@ -281,6 +281,7 @@ static void print_detail(json_object *s, time_t now) {
         absolute(get_int(s, "next_refresh"), now, b, sizeof(b));
         printf("Next refresh:  %s\n", b);
         printf("Last error:    %s\n", get_str(s, "last_error") ?: "-");
+        printf("Data hash:     %s\n", get_str(s, "data_hash") ?: "-");
         printf("Targets:\n");
         a = get(s, "targets");
         for (size_t i = 0; json_object_is_type(a, json_type_array) && i < json_object_array_length(a); i++) {
@@ -392,7 +393,7 @@ static int do_refresh(char **names, int n) {
         for (size_t i = 0; json_object_is_type(results, json_type_array) && i < json_object_array_length(results); i++) {
                 json_object *x = json_object_array_get_idx(results, i);
                 const char *status = strna(get_str(x, "status")), *err = get_str(x, "error");
-                if (streq(status, "Failed"))
+                if (streq(status, "Failed") || streq(status, "Removed"))
                         ret = EXIT_FAILED;
                 if (arg_json)
                         continue;

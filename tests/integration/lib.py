@@ -4,6 +4,7 @@ Tests start the real daemon binary ($SECRETSYNCD, set by `make check`) and talk 
 through its real interfaces: command line, files, signals, the sd_notify socket, stderr.
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -94,9 +95,22 @@ class Scratch:
     def p(self, *parts):
         return os.path.join(self.path, *parts)
 
-    def write_config(self, text, name="secretsyncd.conf", mode=0o600):
+    private_dirs = True
+
+    def write_config(self, text, name="secretsyncd.conf", mode=0o600, private_dirs=None):
+        """Writes a configuration. Unless it names them, the daemon's runtime_dir (control
+        socket) and state_dir (status) go into this scratch directory: tests must not touch
+        the host's /run and /var/lib, nor meet each other's socket when run in parallel."""
         path = self.p(name)
         tmp = path + ".tmp"
+        if private_dirs is None:
+            private_dirs = self.private_dirs
+        if private_dirs and "runtime_dir" not in text and "state_dir" not in text:
+            dirs = f'runtime_dir = "{self.p("run")}"; state_dir = "{self.p("state")}";'
+            text, n = re.subn(r"^(\s*daemon\s*[=:]\s*\{)", lambda m: m.group(1) + " " + dirs, text, count=1,
+                              flags=re.M)
+            if n == 0:
+                text = f"daemon = {{ {dirs} }};\n" + text
         with open(tmp, "w") as f:
             f.write(text)
         os.chmod(tmp, mode)

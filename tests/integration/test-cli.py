@@ -11,6 +11,7 @@ from lib import (CHIMERA_VALUES, Daemon, Scratch, check, done, fake_store, no_se
 
 require_daemon()
 s = Scratch()
+s.private_dirs = False  # the line numbers in messages are checked; the daemon runs with them below
 try:
     r = run(["--help"])
     check(r.returncode == 0 and "--check-config" in r.stdout, "--help prints usage, exit 0")
@@ -208,7 +209,7 @@ secrets = (
      data = ( {{ secret_key = "p"; remote_ref = {{ key = "chimera/no-such-key"; }}; }} );
      files = ( {{ path = "{s.p('lv', 'bad.env')}"; format = "env"; }} ); }}
 );
-""", name="levels.conf")
+""", name="levels.conf", private_dirs=True)
 
     def once(level, args=()):
         shutil.rmtree(s.p("lv"), ignore_errors=True)

@@ -3,6 +3,8 @@
 syncs and after a restart, refresh of one secret (and its exit code), reload with a bad file,
 --json, exit 3 with no daemon, a non-root client refused, raw Varlink, and hostile clients
 (partial, huge, never reading, a thousand connections) while the secrets sync."""
+import base64
+import hashlib
 import json
 import os
 import resource
@@ -144,6 +146,11 @@ try:
           "--json: target, kind and state")
     check(pg["remote_keys"] == [{"key": "chimera/postgres-password", "version": None}], "--json: remote keys")
     check(pg["next_refresh"] and pg["next_refresh"] > time.time(), "--json: next refresh is in the future")
+    pg_hash = hashlib.sha256(json.dumps({"password": base64.b64encode(
+        json.loads(CHIMERA["chimera/postgres-password"])["password"].encode()).decode()},
+        separators=(",", ":")).encode()).hexdigest()
+    check(pg["data_hash"] == pg_hash, f"--json: the data hash, as a Secret's data-hash would be ({pg['data_hash']})")
+    check(f"Data hash:     {pg_hash}" in ctl("status", "postgres").stdout, "status NAME: the data hash")
     r = ctl("status", "nope")
     check(r.returncode == 1 and "no secret named 'nope'" in r.stderr, "status of an unknown secret: exit 1, says so")
 
@@ -217,6 +224,7 @@ try:
     check(wait_until(lambda: os.path.exists(sock)), "restarted: socket back")
     st = status_json("postgres")
     check(st and st["secrets"][0]["last_sync"] is not None, "restarted: status shows the last sync at once")
+    check(st and st["secrets"][0]["data_hash"] == pg_hash, "restarted: and the data hash kept in state_dir")
     check(d.wait_log("secret 'postgres': fetched"), "restarted: postgres synced again")
     time.sleep(0.5)
     check(count(marker) == runs, "restarted: unchanged data does not run on_change again")
@@ -302,6 +310,50 @@ finally:
     for c in hostile:
         c.close()
     d.stop()
+
+# ---- refresh --wait for a secret that a reload removes meanwhile: answered, not left hanging
+from vault_server import VaultServer  # noqa: E402
+
+vault = VaultServer().start()
+try:
+    vault.put_secret("slow/s", {"v": "slow-value-1"})
+    token = s.p("vault-token")
+    with open(token, "w") as f:
+        f.write("root\n")
+    os.chmod(token, 0o600)
+
+    def slow_config(with_slow):
+        slow = f"""{{ name = "slow"; store = "vault";
+     data = ( {{ secret_key = "v"; remote_ref = {{ key = "slow/s"; property = "v"; }}; }} );
+     files = ( {{ path = "{out}/slow.env"; format = "env"; }} ); }},""" if with_slow else ""
+        return s.write_config(f"""
+daemon = {{ runtime_dir = "{run}"; state_dir = "{state}"; }};
+stores = {{ {fake_store()}
+  vault = {{ type = "vault"; server = "{vault.url}"; auth = {{ method = "token"; token_file = "{token}"; }}; }}; }};
+secrets = ( {slow}
+  {{ name = "redis"; store = "demo";
+     data = ( {{ secret_key = "password"; remote_ref = {{ key = "chimera/redis-password"; property = "password"; }}; }} );
+     files = ( {{ path = "{out}/redis.env"; format = "env"; }} ); }} );
+""", name="slow.conf")
+
+    d = Daemon(slow_config(True), s)
+    check(wait_until(lambda: os.path.exists(sock)) and d.wait_log("fetched 'slow/s'", timeout=10),
+          "a daemon with a slow secret answers")
+    vault.set_latency(3000)
+    waiter = subprocess.Popen([CTL, "--socket", sock, "refresh", "slow"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    slow_config(False)
+    d.signal(signal.SIGHUP)
+    try:
+        o, _ = waiter.communicate(timeout=10)
+        check(waiter.returncode == 1 and "slow: Removed" in o and "removed from the configuration" in o,
+              f"refresh waiting for a secret a reload removed is answered: Removed, exit 1 ({o.strip()!r})")
+    except subprocess.TimeoutExpired:
+        waiter.kill()
+        check(False, "refresh waiting for a secret a reload removed is answered")
+    d.stop()
+finally:
+    vault.stop()
 
 s.cleanup()
 done()

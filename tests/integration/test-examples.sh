@@ -19,6 +19,8 @@ for f in "$SRC"/etc/secretsyncd.conf "$SRC"/etc/examples/*.conf; do
 done
 
 install -m 0600 "$SRC/etc/secretsyncd.conf" "$S/idle.conf"
+# Its socket and status in the scratch directory, not the host's /run and /var/lib.
+sed -i "s|^daemon = {|daemon = { runtime_dir = \"$S/run\"; state_dir = \"$S/state\";|" "$S/idle.conf"
 "$D" -c "$S/idle.conf" > "$S/idle.log" 2>&1 &
 pid=$!
 sleep 1
@@ -27,9 +29,10 @@ kill -TERM $pid
 wait $pid
 ok "... and stops with exit 0" "[ $? = 0 ]"
 ok "... having synced nothing" "grep -q '0 secrets' '$S/idle.log'"
+ok "... with its socket in its runtime_dir, removed at exit" "grep -q 'idle.conf' '$S/idle.log' && [ -d '$S/run' ] && [ ! -e '$S/run/io.secretsyncd' ]"
 
 if command -v groff >/dev/null; then
-        for m in "$SRC"/docs/secretsyncd.8 "$SRC"/docs/secretsyncd.conf.5; do
+        for m in "$SRC"/docs/secretsyncd.8 "$SRC"/docs/secretsyncd.conf.5 "$SRC"/docs/secretsyncctl.1; do
                 ok "$(basename "$m") renders without groff warnings" "[ -z \"\$(groff -man -ww -z '$m' 2>&1)\" ]"
         done
 else
