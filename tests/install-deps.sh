@@ -5,14 +5,16 @@
 # and packaging/build-rpm.sh. strace shows tests/integration/test-write-order.py the order of
 # the system calls that replace a target (fsync, fchown, fchmod, rename).
 # prometheus-node-exporter and prometheus (for promtool) read the metrics file in
-# tests/integration/test-metrics.py, as they would on a node.
+# tests/integration/test-metrics.py, as they would on a node. nodejs (with its npm) runs the
+# Azure and Google client libraries that prove the cloud stand-ins
+# (tests/integration/test-azure-sdk.py, test-gcp-sdk.py; npm ci installs them).
 set -e
 #   tests/install-deps.sh          everything the tests, fuzzing and packaging need
 #   tests/install-deps.sh --build  only what building the daemon needs (the demo)
 PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
       libcurl4-openssl-dev libjson-c-dev libssl-dev libsystemd-dev libconfig-dev libyaml-dev"
 [ "${1:-}" = --build ] || PKGS="$PKGS check
-      python3 python3-hvac openssl systemd dbus util-linux procps time groff-base strace
+      python3 python3-hvac openssl nodejs systemd dbus util-linux procps time groff-base strace
       clang libclang-rt-14-dev
       debhelper dpkg-dev lintian rpm xz-utils
       prometheus-node-exporter prometheus"

@@ -11,6 +11,8 @@ static const StoreVTable *const store_registry[] = {
         &store_fake_vtable,
         &store_vault_vtable,
         &store_aws_vtable,
+        &store_azure_vtable,
+        &store_gcp_vtable,
 };
 
 const StoreVTable *store_vtable_find(const char *type) {

@@ -77,6 +77,8 @@ struct Store {
 extern const StoreVTable store_fake_vtable;
 extern const StoreVTable store_vault_vtable;
 extern const StoreVTable store_aws_vtable;
+extern const StoreVTable store_azure_vtable;
+extern const StoreVTable store_gcp_vtable;
 
 const StoreVTable *store_vtable_find(const char *type);
 const char *store_types_list(void);

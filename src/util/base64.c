@@ -8,8 +8,9 @@
 #include "util/cleanup.h"
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char alphabet_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-int base64_encode_append(SecBuf *b, const void *p, size_t len) {
+static int encode(SecBuf *b, const void *p, size_t len, const char *abc, bool pad) {
         const uint8_t *s = p;
         char out[4];
         int r = 0;
@@ -22,14 +23,22 @@ int base64_encode_append(SecBuf *b, const void *p, size_t len) {
                         v |= (uint32_t) s[i + 1] << 8;
                 if (n > 2)
                         v |= s[i + 2];
-                out[0] = alphabet[(v >> 18) & 0x3f];
-                out[1] = alphabet[(v >> 12) & 0x3f];
-                out[2] = n > 1 ? alphabet[(v >> 6) & 0x3f] : '=';
-                out[3] = n > 2 ? alphabet[v & 0x3f] : '=';
-                r = secbuf_append(b, out, sizeof(out));
+                out[0] = abc[(v >> 18) & 0x3f];
+                out[1] = abc[(v >> 12) & 0x3f];
+                out[2] = n > 1 ? abc[(v >> 6) & 0x3f] : '=';
+                out[3] = n > 2 ? abc[v & 0x3f] : '=';
+                r = secbuf_append(b, out, pad ? sizeof(out) : n + 1);
         }
         explicit_bzero(out, sizeof(out));
         return r;
+}
+
+int base64_encode_append(SecBuf *b, const void *p, size_t len) {
+        return encode(b, p, len, alphabet, true);
+}
+
+int base64url_encode_append(SecBuf *b, const void *p, size_t len) {
+        return encode(b, p, len, alphabet_url, false);
 }
 
 static int value_of(char c) {

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "util/cleanup.h"
+#include "util/duration.h"
 #include "util/list.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_USEC (10ULL * 1000000ULL)
@@ -265,6 +266,17 @@ static void pump(HttpContext *ctx) {
         }
 }
 
+/* Retry-After: delay-seconds or an HTTP date; capped at an hour. */
+static uint64_t retry_after(const char *v) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (end != v && *end == 0 && errno == 0)
+                return MIN(n, 3600ULL) * USEC_PER_SEC;
+        time_t t = curl_getdate(v, NULL), now = time(NULL);
+        return t > now ? (uint64_t) MIN(t - now, 3600) * USEC_PER_SEC : 0;
+}
+
 static void check_finished(HttpPool *p) {
         CURLMsg *msg;
         int left;
@@ -285,6 +297,11 @@ static void check_finished(HttpPool *p) {
                                 time_t t = curl_getdate(h->value, NULL);
                                 r.date = t > 0 ? (int64_t) t : 0;
                         }
+                        if (curl_easy_header(c->easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h->value)
+                                r.retry_after_usec = retry_after(h->value);
+                        /* Last: the value stays valid while the callback runs. */
+                        if (curl_easy_header(c->easy, "WWW-Authenticate", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
+                                r.www_authenticate = h->value;
                 }
                 call_finish(c, &r);
         }

@@ -63,6 +63,8 @@ typedef struct HttpResponse {
         long status;         /* HTTP status */
         const SecBuf *body;  /* the body (wiped after the callback returns) */
         int64_t date;        /* the Date header, seconds since the epoch; 0: none */
+        const char *www_authenticate; /* that header (Azure's bearer challenge); NULL: none */
+        uint64_t retry_after_usec;    /* Retry-After in seconds, or its date; 0: none */
 } HttpResponse;
 
 typedef void (*http_done_cb)(const HttpResponse *r, void *userdata);

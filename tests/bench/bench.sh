@@ -10,4 +10,5 @@ fi
 SECRETSYNCD="$(pwd)/build/secretsyncd" python3 tests/bench/bench.py "$@"
 SECRETSYNCD="$(pwd)/build/secretsyncd" python3 tests/bench/bench-aws.py || [ $? = 77 ]
 SECRETSYNCD="$(pwd)/build/secretsyncd" python3 tests/bench/bench-kube.py
+SECRETSYNCD="$(pwd)/build/secretsyncd" python3 tests/bench/bench-clouds.py
 SECRETSYNCD="$(pwd)/build/secretsyncd" python3 tests/bench/bench-ctl.py
