@@ -4,6 +4,7 @@
 #include "core/manager.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +20,6 @@
 #include "core/schedule.h"
 #include "util/secret-data.h"
 #include "sinks/kube-secret.h"
-#include "sinks/sink-kubernetes.h"
 #include "sinks/sink.h"
 #include "stores/store.h"
 #include "util/duration.h"
@@ -70,7 +70,9 @@ struct SecretState {
         bool syncing;
         bool resync;
         bool queued;
-        bool files_ok;   /* while the Kubernetes write of a sync is out */
+        unsigned writes; /* a sync's target writes in flight */
+        bool writes_ok;
+        bool writes_cancelled;
         char data_hash[KUBE_DATA_HASH_LEN + 1]; /* of the data this sync assembled, for status */
         SecretState *queue_next;
         SecretState *retired_next;
@@ -120,9 +122,13 @@ struct Manager {
         bool notify;
         sd_event_source *status_timer;
 
-        KubeSink *kube; /* made on first use; NULL until then, or while it cannot be made */
         Monitor *monitor; /* status, control socket, metrics; NULL with --once */
-        bool kube_stopping, kube_stopped;
+        SinkContext sink_ctx;
+        /* Parallel to sink_vtables: each made on first use; NULL until then, or while it
+         * cannot be made. */
+        void **sinks;
+        unsigned sinks_stopping;
+        bool sinks_stop_started;
 };
 
 static void secret_sync(SecretState *st);
@@ -414,16 +420,17 @@ static void flush_soon(Manager *m) {
         sd_event_source_set_enabled(m->flush_source, SD_EVENT_ONESHOT);
 }
 
-static void queue_on_change(Manager *m, const SecretConfig *sec, const FileTarget *t) {
+static void queue_on_change(Manager *m, const char *secret, const char *target, char *const *argv,
+                            uint64_t timeout_usec) {
         QueuedCommand *q = calloc(1, sizeof(QueuedCommand));
-        size_t n = strv_length(t->on_change);
-        if (q && (q->argv = calloc(n + 1, sizeof(char *))) && (q->secret = strdup(sec->name)) &&
-            (q->target = strdup(t->path))) {
+        size_t n = strv_length((char **) argv);
+        if (q && (q->argv = calloc(n + 1, sizeof(char *))) && (q->secret = strdup(secret)) &&
+            (q->target = strdup(target))) {
                 size_t i;
-                for (i = 0; i < n && (q->argv[i] = strdup(t->on_change[i])); i++)
+                for (i = 0; i < n && (q->argv[i] = strdup(argv[i])); i++)
                         ;
                 if (i == n) {
-                        q->timeout_usec = t->on_change_timeout_usec;
+                        q->timeout_usec = timeout_usec;
                         *m->queued_tail = q;
                         m->queued_tail = &q->next;
                         return;
@@ -431,9 +438,9 @@ static void queue_on_change(Manager *m, const SecretConfig *sec, const FileTarge
         }
         if (q)
                 queued_command_free(q);
-        log_event(LOG_ERR, &(LogEvent) { .action = LOG_ACTION_COMMAND_FAILED, .secret = sec->name,
-                                         .target = t->path, .error = ENOMEM },
-                  "secret '%s': cannot run on_change for %s: out of memory", sec->name, t->path);
+        log_event(LOG_ERR, &(LogEvent) { .action = LOG_ACTION_COMMAND_FAILED, .secret = secret, .target = target,
+                                         .error = ENOMEM },
+                  "secret '%s': cannot run on_change for %s: out of memory", secret, target);
 }
 
 /* ------------------------------------------------------------------ sync ---- */
@@ -522,176 +529,150 @@ static int assemble(SecretState *st, SecretData **ret, char **ret_error) {
         return 0;
 }
 
-static bool write_targets(SecretState *st, const SecretData *d) {
-        Manager *m = st->m;
-        const SecretConfig *sec = st->cfg;
-        bool ok = true;
+/* ---------------------------------------------------------------- sinks ---- */
 
-        for (size_t i = 0; i < sec->n_files; i++) {
-                const FileTarget *t = &sec->files[i];
-                _cleanup_free_ char *err = NULL;
-                bool changed = false;
-                LogEvent ev = { .secret = sec->name, .store = sec->store_name, .target = t->path };
-                int r = sink_file_write(t, d, &m->sync_batch, &changed, &err);
-                if (r < 0) {
-                        ev.action = LOG_ACTION_FAILED;
-                        ev.error = r;
-                        log_event(LOG_ERR, &ev, "secret '%s': cannot write %s: %s", sec->name, t->path,
-                                  err ? err : strerror(-r));
-                        ok = false;
-                        continue;
-                }
-                ev.action = changed ? LOG_ACTION_WRITTEN : LOG_ACTION_UNCHANGED;
-                if (changed)
-                        log_event(LOG_INFO, &ev, "secret '%s': wrote %s (%s, %s:%s %04o)", sec->name, t->path,
-                                  file_format_to_string(t->format), t->owner, t->group, (unsigned) t->mode);
-                else
-                        log_event(LOG_INFO, &ev, "secret '%s': %s is up to date", sec->name, t->path);
-                if (changed && t->on_change)
-                        queue_on_change(m, sec, t);
-                if (changed)
-                        flush_soon(m);
-        }
-        return ok;
-}
-
-/* --------------------------------------------------------------- kubernetes ---- */
-
-static void kube_target_name(const KubeTarget *t, char *buf, size_t size) {
-        snprintf(buf, size, "%s/%s", t->namespace, t->name);
-}
-
-static void on_kube_event_write(KubeSink *k, const char *secret, const char *target, const KubeWriteResult *r,
-                                void *userdata) {
-        LogEvent ev = { .secret = secret, .target = target };
-        if (r->outcome == KUBE_WRITE_FAILED) {
+static void on_sink_event(const SinkEvent *e, void *userdata) {
+        LogEvent ev = { .secret = e->secret, .target = e->target, .error = e->error };
+        switch (e->kind) {
+        case SINK_EVENT_FAILED:
                 ev.action = LOG_ACTION_FAILED;
-                ev.error = r->error;
-                log_event(LOG_ERR, &ev, "secret '%s': %s", secret, r->message ? r->message : strerror(-r->error));
-        } else if (!r->repair) { /* a deletion (deletion_policy = delete) */
+                log_event(LOG_ERR, &ev, "secret '%s': %s", e->secret, e->message ? e->message : strerror(-e->error));
+                break;
+        case SINK_EVENT_DELETED:
                 ev.action = LOG_ACTION_DELETED;
-                log_event(LOG_INFO, &ev, "secret '%s': deleted Kubernetes Secret %s (deletion_policy = delete)", secret,
-                          target);
-        } else {
+                log_event(LOG_INFO, &ev, "secret '%s': deleted %s%s (deletion_policy = delete)", e->secret,
+                          e->sink->noun, e->target);
+                break;
+        case SINK_EVENT_REPAIRED:
                 ev.action = LOG_ACTION_WRITTEN;
-                log_event(LOG_INFO, &ev, "secret '%s': Kubernetes Secret %s was edited or deleted; put it back", secret,
-                          target);
-        }
-}
-
-static void on_kube_restart(KubeSink *k, const char *secret, const char *namespace, const char *workload, int error,
-                            const char *message, void *userdata) {
-        char target[512];
-        snprintf(target, sizeof(target), "%s/%s", namespace, workload);
-        LogEvent ev = { .secret = secret, .target = target, .error = error };
-        if (error < 0) {
-                ev.action = LOG_ACTION_FAILED;
-                log_event(LOG_ERR, &ev, "secret '%s': cannot restart %s: %s", secret, target, message);
-        } else {
-                ev.action = LOG_ACTION_WRITTEN;
-                log_event(LOG_INFO, &ev, "secret '%s': restarted %s (rollout restart) for the Secret's new data", secret,
-                          target);
-        }
-}
-
-static void on_kube_leader(KubeSink *k, bool leading, const char *message, void *userdata) {
-        LogEvent ev = { .action = leading ? LOG_ACTION_LEADER_ACQUIRED : LOG_ACTION_LEADER_LOST };
-        if (leading)
-                log_event(LOG_INFO, &ev, "leader: this node writes the Kubernetes Secrets now");
-        else
-                log_event(LOG_NOTICE, &ev, "no longer the leader: %s", message ? message : "");
-}
-
-static int kube_sink_get(Manager *m, char **ret_error) {
-        if (m->kube)
-                return 0;
-        KubeSinkEvents ev = { .on_write = on_kube_event_write, .on_restart = on_kube_restart,
-                              .on_leader = on_kube_leader, .userdata = m };
-        return kube_sink_new(m->event, m->http, &m->config->kubernetes, m->once, &ev, &m->kube, ret_error);
-}
-
-static void on_kube_written(const KubeWriteResult *r, void *userdata) {
-        SecretState *st = userdata;
-        Manager *m = st->m;
-        char target[512] = "";
-        bool ok = st->files_ok;
-
-        if (r->error == -ECANCELED) {
-                /* The sink stopped, or a reload replaced the target: finish, or start over. */
-                slots_free(st);
-                if (!st->cfg || m->stopping) {
-                        secret_finish(st);
-                        return;
+                log_event(LOG_INFO, &ev, "secret '%s': %s%s was edited or deleted; put it back", e->secret,
+                          e->sink->noun, e->target);
+                break;
+        case SINK_EVENT_RESTARTED:
+                if (e->error < 0) {
+                        ev.action = LOG_ACTION_FAILED;
+                        log_event(LOG_ERR, &ev, "secret '%s': cannot restart %s: %s", e->secret, e->target, e->message);
+                } else {
+                        ev.action = LOG_ACTION_WRITTEN;
+                        log_event(LOG_INFO, &ev, "secret '%s': restarted %s (rollout restart) for the Secret's new data",
+                                  e->secret, e->target);
                 }
-                sync_ended(st);
-                secret_sync(st);
-                return;
+                break;
+        case SINK_EVENT_LEADER_ACQUIRED:
+                log_event(LOG_INFO, &(LogEvent) { .action = LOG_ACTION_LEADER_ACQUIRED },
+                          "leader: this node writes the Kubernetes Secrets now");
+                break;
+        case SINK_EVENT_LEADER_LOST:
+                log_event(LOG_NOTICE, &(LogEvent) { .action = LOG_ACTION_LEADER_LOST }, "no longer the leader: %s",
+                          e->message ? e->message : "");
+                break;
         }
-        if (st->cfg && st->cfg->kubernetes) {
-                kube_target_name(st->cfg->kubernetes, target, sizeof(target));
-                const char *name = st->cfg->name;
-                LogEvent ev = { .secret = name, .store = st->cfg->store_name, .target = target };
+}
+
+static int sink_get(Manager *m, size_t k, void **ret, char **ret_error) {
+        int r = 0;
+        if (!m->sinks[k])
+                r = sink_vtables[k]->new(&m->sink_ctx, m->config, &m->sinks[k], ret_error);
+        if (r >= 0)
+                *ret = m->sinks[k];
+        return r;
+}
+
+/* One target's write of a sync. */
+typedef struct TargetWrite {
+        SecretState *st;
+        size_t sink, index;
+} TargetWrite;
+
+static void writes_done(SecretState *st);
+
+static void on_written(const SinkWriteResult *r, void *userdata) {
+        TargetWrite w = *(TargetWrite *) userdata;
+        SecretState *st = w.st;
+        const SinkVTable *vt = sink_vtables[w.sink];
+        const SecretConfig *sec = st->cfg;
+        char target[PATH_MAX + 32];
+
+        free(userdata);
+        if (r->error == -ECANCELED)
+                /* The sink stopped, or a reload replaced the target: finish, or start over. */
+                st->writes_cancelled = true;
+        else if (sec && w.index < vt->n_targets(sec)) {
+                vt->target_name(sec, w.index, target, sizeof(target));
+                LogEvent ev = { .secret = sec->name, .store = sec->store_name, .target = target };
                 switch (r->outcome) {
-                case KUBE_WRITE_FAILED:
+                case SINK_FAILED:
                         ev.action = LOG_ACTION_FAILED;
                         ev.error = r->error;
-                        log_event(LOG_ERR, &ev, "secret '%s': cannot write Kubernetes Secret %s: %s", name, target,
+                        log_event(LOG_ERR, &ev, "secret '%s': cannot write %s%s: %s", sec->name, vt->noun, target,
                                   r->message ? r->message : strerror(-r->error));
-                        ok = false;
+                        st->writes_ok = false;
                         break;
-                case KUBE_WRITE_WRITTEN:
+                case SINK_WRITTEN:
                         ev.action = LOG_ACTION_WRITTEN;
-                        log_event(LOG_INFO, &ev, "secret '%s': wrote Kubernetes Secret %s", name, target);
+                        log_event(LOG_INFO, &ev, "secret '%s': wrote %s%s%s", sec->name, vt->noun, target,
+                                  r->detail ? r->detail : "");
+                        if (r->on_change)
+                                queue_on_change(st->m, sec->name, target, r->on_change, r->on_change_timeout_usec);
+                        if (r->flush)
+                                flush_soon(st->m);
                         break;
-                case KUBE_WRITE_UNCHANGED:
+                case SINK_UNCHANGED:
                         ev.action = LOG_ACTION_UNCHANGED;
-                        log_event(LOG_INFO, &ev, "secret '%s': Kubernetes Secret %s is up to date", name, target);
+                        log_event(LOG_INFO, &ev, "secret '%s': %s%s is up to date", sec->name, vt->noun, target);
                         break;
-                case KUBE_WRITE_SKIPPED:
-                        log_event(m->once ? LOG_NOTICE : LOG_DEBUG, &ev,
-                                  "secret '%s': skipped Kubernetes Secret %s: %s", name, target, r->message);
+                case SINK_SKIPPED:
+                        log_event(st->m->once ? LOG_NOTICE : LOG_DEBUG, &ev, "secret '%s': skipped %s%s: %s",
+                                  sec->name, vt->noun, target, r->message);
                         break;
                 }
-        }
-        if (!st->cfg) {
-                secret_finish(st); /* frees a retired state */
-                return;
-        }
-        sync_ended(st);
-        secret_done(st, ok);
-        /* A refresh asked for (or a reload) while the write was out: sync again. */
-        if (st->resync && !m->stopping) {
-                st->resync = false;
-                secret_sync(st);
-        }
-        manager_maybe_exit(m);
+        } else if (r->outcome == SINK_FAILED)
+                st->writes_ok = false;
+        if (--st->writes == 0)
+                writes_done(st);
 }
 
-/* Starts the Kubernetes write of a sync; true if the sync now waits for it. A write that
- * cannot even start fails the sync (*ok = false). */
-static bool kube_write(SecretState *st, const SecretData *d, bool *ok) {
+/* Starts the write of every target; the sync ends in writes_done(), maybe before this
+ * returns. */
+static void write_targets(SecretState *st, const SecretData *d) {
         Manager *m = st->m;
         const SecretConfig *sec = st->cfg;
-        _cleanup_free_ char *error = NULL;
-        char target[512];
-        int r;
+        char target[PATH_MAX + 32];
 
-        if (!sec->kubernetes || sec->kubernetes->creation_policy == CREATION_NONE)
-                return false;
-        kube_target_name(sec->kubernetes, target, sizeof(target));
-        r = kube_sink_get(m, &error);
-        if (r >= 0) {
-                st->files_ok = *ok;
-                r = kube_sink_write(m->kube, sec->name, sec->kubernetes, d, on_kube_written, st);
-                if (r >= 0)
-                        return true;
+        /* Count first: a sink may call back before write() returns. */
+        st->writes = 1;
+        st->writes_ok = true;
+        st->writes_cancelled = false;
+        for (size_t k = 0; sink_vtables[k]; k++) {
+                const SinkVTable *vt = sink_vtables[k];
+                size_t n = vt->n_targets(sec);
+                for (size_t i = 0; i < n; i++) {
+                        _cleanup_free_ char *error = NULL;
+                        TargetWrite *w = malloc(sizeof(TargetWrite));
+                        void *sink = NULL;
+                        int r = -ENOMEM;
+
+                        st->writes++;
+                        if (w) {
+                                *w = (TargetWrite) { .st = st, .sink = k, .index = i };
+                                r = sink_get(m, k, &sink, &error);
+                        }
+                        if (r >= 0)
+                                r = vt->write(sink, sec, i, d, on_written, w, &error);
+                        if (r >= 0)
+                                continue;
+                        free(w);
+                        vt->target_name(sec, i, target, sizeof(target));
+                        LogEvent ev = { .action = LOG_ACTION_FAILED, .secret = sec->name, .store = sec->store_name,
+                                        .target = target, .error = r };
+                        log_event(LOG_ERR, &ev, "secret '%s': cannot write %s%s: %s", sec->name, vt->noun, target,
+                                  error ? error : strerror(-r));
+                        st->writes_ok = false;
+                        st->writes--;
+                }
         }
-        LogEvent ev = { .action = LOG_ACTION_FAILED, .secret = sec->name, .store = sec->store_name, .target = target,
-                        .error = r };
-        log_event(LOG_ERR, &ev, "secret '%s': cannot write Kubernetes Secret %s: %s", sec->name, target,
-                  error ? error : strerror(-r));
-        *ok = false;
-        return false;
+        if (--st->writes == 0)
+                writes_done(st);
 }
 
 /* READY=1 once every secret of the first round has been attempted. */
@@ -798,14 +779,41 @@ static void secret_finish(SecretState *st) {
                 } else {
                         if (kube_secret_data_hash(d, st->data_hash) < 0)
                                 st->data_hash[0] = '\0';
-                        ok = write_targets(st, d);
-                        if (kube_write(st, d, &ok))
-                                return; /* the sync ends in on_kube_written() */
+                        write_targets(st, d);
+                        return;
                 }
         }
         slots_free(st);
         sync_ended(st);
         secret_done(st, ok);
+        manager_maybe_exit(m);
+}
+
+/* The end of a sync whose targets were written (or tried). */
+static void writes_done(SecretState *st) {
+        Manager *m = st->m;
+
+        slots_free(st);
+        if (st->writes_cancelled) {
+                if (!st->cfg || m->stopping) {
+                        secret_finish(st);
+                        return;
+                }
+                sync_ended(st);
+                secret_sync(st);
+                return;
+        }
+        if (!st->cfg) {
+                secret_finish(st); /* frees a retired state */
+                return;
+        }
+        sync_ended(st);
+        secret_done(st, st->writes_ok);
+        /* A refresh asked for (or a reload) while a write was out: sync again. */
+        if (st->resync && !m->stopping) {
+                st->resync = false;
+                secret_sync(st);
+        }
         manager_maybe_exit(m);
 }
 
@@ -884,21 +892,24 @@ oom:
 
 /* --------------------------------------------------------------- lifecycle ---- */
 
-static void on_kube_stopped(void *userdata) {
+static void on_sink_stopped(void *userdata) {
         Manager *m = userdata;
-        m->kube_stopped = true;
+        m->sinks_stopping--;
         manager_maybe_exit(m);
 }
 
-/* Before exiting, the Kubernetes sink lets go of the Lease (and finishes what it sent). */
-static bool kube_stopped(Manager *m) {
-        if (!m->kube || m->kube_stopped)
-                return true;
-        if (!m->kube_stopping) {
-                m->kube_stopping = true;
-                kube_sink_stop(m->kube, on_kube_stopped, m);
+/* Before exiting, the sinks finish what they sent (the Kubernetes one lets go of the Lease). */
+static bool sinks_stopped(Manager *m) {
+        if (!m->sinks_stop_started) {
+                m->sinks_stop_started = true;
+                for (size_t k = 0; sink_vtables[k]; k++)
+                        if (m->sinks[k] && sink_vtables[k]->stop)
+                                m->sinks_stopping++;
+                for (size_t k = 0; sink_vtables[k]; k++)
+                        if (m->sinks[k] && sink_vtables[k]->stop)
+                                sink_vtables[k]->stop(m->sinks[k], on_sink_stopped, m);
         }
-        return m->kube_stopped;
+        return m->sinks_stopping == 0;
 }
 
 static void manager_maybe_exit(Manager *m) {
@@ -908,13 +919,13 @@ static void manager_maybe_exit(Manager *m) {
                 for (size_t i = 0; i < m->n_states; i++)
                         if (m->states[i]->syncing)
                                 return;
-                if (!kube_stopped(m))
+                if (!sinks_stopped(m))
                         return;
                 /* --once stopped early did not sync everything: that is not a success. */
                 sd_event_exit(m->event, m->once && (m->any_failed || m->first_round_pending > 0) ? 1 : 0);
                 return;
         }
-        if (m->once && m->first_round_pending == 0 && kube_stopped(m))
+        if (m->once && m->first_round_pending == 0 && sinks_stopped(m))
                 sd_event_exit(m->event, m->any_failed ? 1 : 0);
 }
 
@@ -960,8 +971,8 @@ static void begin_stop(Manager *m) {
         /* Cancel fetches; their callbacks come back with -ECANCELED and write nothing. */
         for (size_t i = 0; i < m->config->n_stores; i++)
                 store_stop(m->config->stores[i]);
-        /* Kubernetes writes in flight come back cancelled; the Lease is released. */
-        (void) kube_stopped(m);
+        /* Sink writes in flight come back cancelled; the Lease is released. */
+        (void) sinks_stopped(m);
         manager_maybe_exit(m);
 }
 
@@ -999,18 +1010,11 @@ static void log_level_apply(Manager *m) {
         log_set_max_level(m->cli_log_level >= 0 ? m->cli_log_level : m->config->daemon.log_level);
 }
 
-/* A secret's Kubernetes target is gone from the configuration: the sink lets go of it, and
- * deletes its Secret where deletion_policy = "delete" says so. */
-static void kube_forget(Manager *m, const SecretConfig *old) {
-        if (!m->kube || !old)
-                return;
-        const KubeTarget *k = old->kubernetes;
-        kube_sink_forget(m->kube, old->name,
-                         k && k->deletion_policy == DELETION_DELETE && k->creation_policy == CREATION_OWNER);
-}
-
-static bool kube_targets_same(const KubeTarget *a, const KubeTarget *b) {
-        return streq(a->namespace, b->namespace) && streq(a->name, b->name);
+/* The sinks that hold a secret's targets follow a reload (sec NULL: the secret is gone). */
+static void sinks_reconfigure(Manager *m, const SecretConfig *old, const SecretConfig *sec, bool same) {
+        for (size_t k = 0; sink_vtables[k]; k++)
+                if (m->sinks[k] && sink_vtables[k]->reconfigure)
+                        sink_vtables[k]->reconfigure(m->sinks[k], old, sec, same);
 }
 
 /* New min_backoff/max_backoff apply to retries already waiting: each failing secret's
@@ -1119,17 +1123,8 @@ int manager_reload(Manager *m, char ***ret_errors) {
                         *st = (SecretState) { .m = m, .status = 1 };
                         added++;
                 }
-                if (existed && m->kube) {
-                        /* The sink holds the target: point it at the new configuration's, or,
-                         * where it changed, let the sync about to start set it up anew. */
-                        if (same)
-                                kube_sink_retarget(m->kube, sec->name, sec->kubernetes);
-                        else if (!sec->kubernetes || !st->cfg->kubernetes ||
-                                 !kube_targets_same(sec->kubernetes, st->cfg->kubernetes))
-                                kube_forget(m, st->cfg);
-                        else
-                                kube_sink_forget(m->kube, sec->name, false);
-                }
+                if (existed)
+                        sinks_reconfigure(m, st->cfg, sec, same);
                 st->cfg = sec;
                 ns[i] = st;
                 if (same) {
@@ -1147,7 +1142,7 @@ int manager_reload(Manager *m, char ***ret_errors) {
                 SecretState *st = m->states[j];
                 removed++;
                 set_status(st, 1);
-                kube_forget(m, st->cfg);
+                sinks_reconfigure(m, st->cfg, NULL, false);
                 st->cfg = NULL;
                 unschedule(st);
                 queue_remove(m, st);
@@ -1234,6 +1229,16 @@ int manager_new(const ManagerOptions *opts, Config *config, Manager **ret) {
                 goto fail;
         m->store_ctx = (StoreContext) { .event = m->event, .http = m->http, .on_event = on_store_event,
                                         .userdata = m };
+        m->sink_ctx = (SinkContext) { .event = m->event, .http = m->http, .batch = &m->sync_batch, .once = m->once,
+                                      .on_event = on_sink_event, .userdata = m };
+        size_t n_sinks = 0;
+        while (sink_vtables[n_sinks])
+                n_sinks++;
+        m->sinks = calloc(n_sinks, sizeof(void *));
+        if (!m->sinks) {
+                r = -ENOMEM;
+                goto fail;
+        }
         sigset_t ss;
         sigemptyset(&ss);
         sigaddset(&ss, SIGTERM);
@@ -1297,7 +1302,10 @@ Manager *manager_free(Manager *m) {
         }
         free(m->states);
         sd_event_source_disable_unref(m->status_timer);
-        m->kube = kube_sink_free(m->kube);
+        for (size_t k = 0; m->sinks && sink_vtables[k]; k++)
+                if (m->sinks[k])
+                        sink_vtables[k]->free(m->sinks[k]);
+        free(m->sinks);
         config_free(m->config); /* stops the stores: before the HTTP context goes */
         m->config = NULL;
         http_context_free(m->http);
