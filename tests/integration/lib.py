@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 SKIP = 77
@@ -130,38 +131,49 @@ def run(args, timeout=30, env=None, **kw):
 
 
 class NotifySocket:
-    """The sd_notify receiving end, as systemd would hold it."""
+    """The sd_notify receiving end, as systemd would hold it: read all the time (a thread),
+    since a daemon's sd_notify() blocks once the socket's small datagram queue is full."""
 
     def __init__(self, scratch):
         self.path = scratch.p("notify.sock")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
         self.messages = []
+        self.cond = threading.Condition()
+        self.closed = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        while True:
+            try:
+                data = self.sock.recv(65536).decode()
+            except OSError:
+                return
+            fields = dict(line.split("=", 1) for line in data.split("\n") if "=" in line)
+            with self.cond:
+                self.messages.append(fields)
+                self.cond.notify_all()
 
     def wait_for(self, pred, timeout=10.0):
-        """Wait for a datagram whose fields satisfy pred(dict); returns it or None."""
+        """Wait for a datagram whose fields satisfy pred(dict); returns it (dropping it and
+        the ones before it) or None."""
         deadline = time.monotonic() + timeout
-        while True:
-            for i, m in enumerate(self.messages):
-                if pred(m):
-                    del self.messages[: i + 1]
-                    return m
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recv(4096).decode()
-            except socket.timeout:
-                return None
-            fields = dict(line.split("=", 1) for line in data.split("\n") if "=" in line)
-            self.messages.append(fields)
+        with self.cond:
+            while True:
+                for i, m in enumerate(self.messages):
+                    if pred(m):
+                        del self.messages[: i + 1]
+                        return m
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
 
     def drain(self, secs=0.3):
-        end = time.monotonic() + secs
-        while time.monotonic() < end:
-            self.wait_for(lambda m: False, timeout=end - time.monotonic())
-        out, self.messages = self.messages, []
+        time.sleep(secs)
+        with self.cond:
+            out, self.messages = self.messages, []
         return out
 
     def close(self):
