@@ -59,7 +59,7 @@ def idle_wakeups(conf, seconds, env=None):
     e = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     e.update(env or {})
     p = subprocess.Popen([DAEMON, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
-    time.sleep(2)  # first round done
+    time.sleep(8)  # first round done, and the status saved 5 s after it
 
     def switches():
         with open(f"/proc/{p.pid}/status") as f:
