@@ -19,7 +19,6 @@
 #include "core/monitor.h"
 #include "core/schedule.h"
 #include "util/secret-data.h"
-#include "sinks/kube-secret.h"
 #include "sinks/sink.h"
 #include "stores/store.h"
 #include "util/duration.h"
@@ -73,7 +72,6 @@ struct SecretState {
         unsigned writes; /* a sync's target writes in flight */
         bool writes_ok;
         bool writes_cancelled;
-        char data_hash[KUBE_DATA_HASH_LEN + 1]; /* of the data this sync assembled, for status */
         SecretState *queue_next;
         SecretState *retired_next;
 };
@@ -708,7 +706,7 @@ static void secret_done(SecretState *st, bool ok) {
                                  duration_format(delay, b, sizeof(b)));
                 schedule_in(st, delay);
         }
-        monitor_secret_done(m->monitor, sec->name, ok, ok ? st->data_hash : NULL);
+        monitor_secret_done(m->monitor, sec->name, ok);
         if (first && m->first_round_pending > 0) {
                 m->first_round_pending--;
                 first_round_check(m);
@@ -777,8 +775,7 @@ static void secret_finish(SecretState *st) {
                         log_event(LOG_ERR, &ev, "secret '%s': %s", sec->name, err ? err : strerror(-r));
                         ok = false;
                 } else {
-                        if (kube_secret_data_hash(d, st->data_hash) < 0)
-                                st->data_hash[0] = '\0';
+                        monitor_secret_data(m->monitor, sec->name, d);
                         write_targets(st, d);
                         return;
                 }

@@ -11,6 +11,7 @@
 #include "core/manager.h"
 #include "core/metrics.h"
 #include "core/state.h"
+#include "sinks/kube-secret.h"
 
 struct Monitor {
         sd_event *event;
@@ -151,10 +152,17 @@ Monitor *monitor_free(Monitor *x) {
         return NULL;
 }
 
-void monitor_secret_done(Monitor *x, const char *name, bool ok, const char *data_hash) {
+/* Hashing loads OpenSSL: only a daemon (which keeps status) pays for it, not --once. */
+void monitor_secret_data(Monitor *x, const char *name, const SecretData *d) {
+        char hash[KUBE_DATA_HASH_LEN + 1];
+        if (x && kube_secret_data_hash(d, hash) >= 0)
+                state_note_data(x->state, name, hash);
+}
+
+void monitor_secret_done(Monitor *x, const char *name, bool ok) {
         if (!x)
                 return;
-        state_note_sync(x->state, name, ok, data_hash);
+        state_note_sync(x->state, name, ok);
         control_secret_done(x->control, name, ok);
         changed(x);
 }

@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "util/http.h"
+#include "util/secret-data.h"
 
 typedef struct Manager Manager;
 typedef struct Monitor Monitor;
@@ -19,7 +20,8 @@ typedef struct Monitor Monitor;
 int monitor_new(sd_event *e, Manager *m, const Config *c, HttpContext *http, Monitor **ret);
 /* Saves the status, writes the metrics a last time, removes the socket. */
 Monitor *monitor_free(Monitor *x);
-/* data_hash: of the data just synced (NULL when the sync failed). */
-void monitor_secret_done(Monitor *x, const char *name, bool ok, const char *data_hash);
+/* The data a sync assembled (its hash is kept if the sync succeeds), and the sync's end. */
+void monitor_secret_data(Monitor *x, const char *name, const SecretData *d);
+void monitor_secret_done(Monitor *x, const char *name, bool ok);
 /* A new configuration is in place (secrets removed, metrics_file changed). */
 void monitor_reloaded(Monitor *x, const Config *c);

@@ -275,7 +275,13 @@ void state_note_event(StateTable *t, const LogEvent *ev, const char *message) {
         }
 }
 
-void state_note_sync(StateTable *t, const char *name, bool ok, const char *data_hash) {
+void state_note_data(StateTable *t, const char *name, const char *data_hash) {
+        SecretRecord *r = state_get(t, name);
+        if (r)
+                snprintf(r->pending_hash, sizeof(r->pending_hash), "%s", data_hash);
+}
+
+void state_note_sync(StateTable *t, const char *name, bool ok) {
         SecretRecord *r = state_get(t, name);
         if (!r)
                 return;
@@ -284,7 +290,7 @@ void state_note_sync(StateTable *t, const char *name, bool ok, const char *data_
         if (ok) {
                 r->last_success = r->last_attempt;
                 r->syncs_ok++;
-                snprintf(r->data_hash, sizeof(r->data_hash), "%s", data_hash ? data_hash : "");
+                memcpy(r->data_hash, r->pending_hash, sizeof(r->data_hash));
                 free(r->last_error);
                 r->last_error = NULL;
         } else

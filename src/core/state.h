@@ -53,6 +53,7 @@ typedef struct SecretRecord {
         uint64_t last_attempt;
         char *last_error;          /* of the last failed sync; NULL after a success */
         char data_hash[65];        /* sha256 of the data last synced (as a Secret's data-hash), or "" */
+        char pending_hash[65];     /* of the data of the sync in progress */
         TargetRecord *targets;
         KeyRecord *keys;
         uint16_t n_targets, n_keys;
@@ -86,7 +87,8 @@ void state_prune(StateTable *t, bool (*keep)(const char *name, void *userdata), 
 
 /* An event the daemon logged (see log_set_event_observer()). */
 void state_note_event(StateTable *t, const LogEvent *ev, const char *message);
-void state_note_sync(StateTable *t, const char *name, bool ok, const char *data_hash);
+void state_note_data(StateTable *t, const char *name, const char *data_hash);
+void state_note_sync(StateTable *t, const char *name, bool ok);
 
 /* The events of one secret, oldest first, through fn. */
 void state_events_foreach(StateTable *t, const char *secret, void (*fn)(const EventRecord *e, void *userdata),
