@@ -8,6 +8,7 @@
 
 #include "util/cleanup.h"
 #include "util/json.h"
+#include "util/random.h"
 
 /* One watch event is one line; a Secret is at most 1 MiB of data, which base64 and JSON make
  * at most about 1.4 MiB. */
@@ -70,6 +71,14 @@ const KubeConnection *kube_client_connection(const KubeClient *c) {
         return c->conn;
 }
 
+uint64_t kube_retry_delay(unsigned failures) {
+        uint64_t d = KUBE_RETRY_MIN_USEC;
+        for (unsigned i = 1; i < failures && d < KUBE_RETRY_MAX_USEC; i++)
+                d *= 2;
+        d = MIN(d, KUBE_RETRY_MAX_USEC);
+        return d / 2 + random_below(d / 2 + 1);
+}
+
 static void call_free(KubeCall *k) {
         if (!k)
                 return;
@@ -106,7 +115,7 @@ static int status_to_errno(long status, const char *reason) {
         }
 }
 
-static const char *json_str(json_object *o, const char *key) {
+const char *kube_json_str(json_object *o, const char *key) {
         json_object *v;
         return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
                        ? json_object_get_string(v)
@@ -127,9 +136,9 @@ static void deliver(KubeCall *k, const HttpResponse *h) {
                 if (h->status >= 200 && h->status < 300)
                         r.object = o;
                 else {
-                        r.reason = json_str(o, "reason");
+                        r.reason = kube_json_str(o, "reason");
                         r.error = status_to_errno(h->status, r.reason);
-                        r.message = json_str(o, "message");
+                        r.message = kube_json_str(o, "message");
                         if (!r.message || !*r.message) {
                                 snprintf(msg, sizeof(msg), "HTTP %ld from the Kubernetes API", h->status);
                                 r.message = msg;
@@ -228,7 +237,7 @@ static int watch_line(KubeCall *k, const uint8_t *line, size_t len) {
 
         if (len == 0)
                 return 0;
-        if (json_parse_strict(line, len, &o) < 0 || !(type = json_str(o, "type")) ||
+        if (json_parse_strict(line, len, &o) < 0 || !(type = kube_json_str(o, "type")) ||
             !json_object_object_get_ex(o, "object", &object)) {
                 json_put_wiped(o);
                 k->stream_error = -EBADMSG;

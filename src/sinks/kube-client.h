@@ -35,6 +35,14 @@ typedef struct KubeRequest {
         const SecBuf *body;
 } KubeRequest;
 
+/* A string member of an API object, or NULL. */
+const char *kube_json_str(json_object *o, const char *key);
+
+/* Retries of our own (a list, a repair): 1 s doubling to 30 s, jittered into [d/2, d]. */
+#define KUBE_RETRY_MIN_USEC (1ULL * 1000000ULL)
+#define KUBE_RETRY_MAX_USEC (30ULL * 1000000ULL)
+uint64_t kube_retry_delay(unsigned failures);
+
 /* Takes conn. */
 int kube_client_new(sd_event *e, HttpContext *http, KubeConnection *conn, KubeClient **ret);
 KubeClient *kube_client_free(KubeClient *c);

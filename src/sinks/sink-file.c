@@ -165,13 +165,6 @@ int sink_file_write(const FileTarget *t, const SecretData *d, AtomicSyncBatch *b
                                  ret_error);
 }
 
-static bool strv_contains(char *const *l, const char *s) {
-        for (; l && *l; l++)
-                if (streq(*l, s))
-                        return true;
-        return false;
-}
-
 int sink_file_check(const FileTarget *t, char *const *keys, bool keys_complete, char **ret_error) {
         switch (t->format) {
         case FILE_FORMAT_ENV:

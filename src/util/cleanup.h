@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,6 +69,13 @@ static inline size_t strv_length(char *const *l) {
                 while (l[n])
                         n++;
         return n;
+}
+
+static inline bool strv_contains(char *const *l, const char *s) {
+        for (; l && *l; l++)
+                if (strcmp(*l, s) == 0)
+                        return true;
+        return false;
 }
 
 static inline int errno_or(int fallback) {
