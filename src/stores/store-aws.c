@@ -100,7 +100,6 @@ static int aws_parse_config(Store *s, ConfigParser *p, const config_setting_t *g
         static const char *const ar_keys[] = { "role_arn", "external_id", "session_name", NULL };
         AwsStore *a = (AwsStore *) s;
         AwsAuthConfig *au = &a->auth;
-        _cleanup_free_ char *method = NULL;
 
         config_check_keys(p, g, keys);
         if (config_get_string(p, g, "region", false, &a->region) > 0) {
@@ -113,36 +112,19 @@ static int aws_parse_config(Store *s, ConfigParser *p, const config_setting_t *g
                              s->name);
         get_url(p, s, g, "endpoint", &a->endpoint);
         get_url(p, s, g, "sts_endpoint", &a->sts_endpoint);
-        config_get_credential_file(p, g, "ca_file", false, &a->ca_file);
-        if (config_get_string(p, g, "ca_pem", false, &a->ca_pem) > 0 && a->ca_file)
-                config_error(p, config_setting_get_member(g, "ca_pem"), "store '%s': set 'ca_file' or 'ca_pem', not both",
-                             s->name);
+        store_parse_ca(p, s, g, &a->ca_file, &a->ca_pem);
         a->timeout_usec = 60 * USEC_PER_SEC;
         if (config_get_duration(p, g, "timeout", &a->timeout_usec) > 0 && a->timeout_usec < 100 * USEC_PER_MSEC)
                 config_error(p, config_setting_get_member(g, "timeout"), "store '%s': 'timeout' must be at least 100ms",
                              s->name);
 
-        const config_setting_t *ag = config_setting_get_member(g, "auth");
+        const config_setting_t *ag;
+        int m;
+        if (store_parse_auth_method(p, s, g, aws_auth_names, AWS_AUTH_ENVIRONMENT, &ag, &m) < 0)
+                return -EINVAL;
         if (!ag)
                 return 0; /* method "default" */
-        if (config_setting_type(ag) != CONFIG_TYPE_GROUP) {
-                config_error(p, ag, "store '%s': 'auth' must be a group { method = ...; }", s->name);
-                return -EINVAL;
-        }
-        if (config_get_string(p, ag, "method", false, &method) > 0) {
-                int m = -1;
-                for (int i = 0; i < AWS_AUTH_ENVIRONMENT; i++)
-                        if (streq(aws_auth_names[i], method))
-                                m = i;
-                if (m < 0) {
-                        config_error(p, config_setting_get_member(ag, "method"),
-                                     "store '%s': auth method \"%s\" is not one of default, static, shared-file, "
-                                     "web-identity, imds, container",
-                                     s->name, method);
-                        return -EINVAL;
-                }
-                au->method = (AwsAuthMethod) m;
-        }
+        au->method = (AwsAuthMethod) m;
         const char *allowed[8] = { "method", "assume_role" };
         for (size_t i = 0; i < 5 && method_keys[au->method][i]; i++)
                 allowed[2 + i] = method_keys[au->method][i];
@@ -203,10 +185,7 @@ static void aws_dump_config(const Store *s, ConfigDump *d) {
                 config_dump_string(d, "endpoint", a->endpoint);
         if (a->sts_endpoint)
                 config_dump_string(d, "sts_endpoint", a->sts_endpoint);
-        if (a->ca_file)
-                config_dump_string(d, "ca_file", a->ca_file);
-        if (a->ca_pem)
-                config_dump_string(d, "ca_pem", a->ca_pem);
+        store_dump_ca(d, a->ca_file, a->ca_pem);
         config_dump_duration(d, "timeout", a->timeout_usec);
         config_dump_open(d, "auth");
         config_dump_string(d, "method", aws_auth_names[au->method]);

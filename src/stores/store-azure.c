@@ -134,7 +134,6 @@ static int azure_parse_config(Store *s, ConfigParser *p, const config_setting_t 
                 [AZURE_AUTH_WORKLOAD_IDENTITY] = { "tenant_id", "client_id", "client_id_file", "token_file" },
         };
         AzureStore *a = (AzureStore *) s;
-        _cleanup_free_ char *method = NULL;
 
         config_check_keys(p, g, keys);
         if (config_get_string(p, g, "vault_url", true, &a->vault_url) > 0) {
@@ -152,32 +151,15 @@ static int azure_parse_config(Store *s, ConfigParser *p, const config_setting_t 
                                      "store '%s': authority \"%s\" must be an https:// URL like \"%s\"", s->name,
                                      a->authority, AUTHORITY_DEFAULT);
         }
-        config_get_credential_file(p, g, "ca_file", false, &a->ca_file);
-        if (config_get_string(p, g, "ca_pem", false, &a->ca_pem) > 0 && a->ca_file)
-                config_error(p, config_setting_get_member(g, "ca_pem"), "store '%s': set 'ca_file' or 'ca_pem', not both",
-                             s->name);
+        store_parse_ca(p, s, g, &a->ca_file, &a->ca_pem);
 
-        const config_setting_t *ag = config_setting_get_member(g, "auth");
+        const config_setting_t *ag;
+        int m;
+        if (store_parse_auth_method(p, s, g, auth_names, _AZURE_AUTH_MAX, &ag, &m) < 0)
+                return -EINVAL;
         if (!ag)
                 return 0; /* method "default" */
-        if (config_setting_type(ag) != CONFIG_TYPE_GROUP) {
-                config_error(p, ag, "store '%s': 'auth' must be a group { method = ...; }", s->name);
-                return -EINVAL;
-        }
-        if (config_get_string(p, ag, "method", false, &method) > 0) {
-                int m = -1;
-                for (int i = 0; i < _AZURE_AUTH_MAX; i++)
-                        if (streq(auth_names[i], method))
-                                m = i;
-                if (m < 0) {
-                        config_error(p, config_setting_get_member(ag, "method"),
-                                     "store '%s': auth method \"%s\" is not one of default, client-secret, "
-                                     "client-certificate, managed-identity, workload-identity",
-                                     s->name, method);
-                        return -EINVAL;
-                }
-                a->method = (AzureAuthMethod) m;
-        }
+        a->method = (AzureAuthMethod) m;
         const char *allowed[6] = { "method" };
         for (size_t i = 0; i < 4 && method_keys[a->method][i]; i++)
                 allowed[1 + i] = method_keys[a->method][i];
@@ -218,10 +200,7 @@ static void azure_dump_config(const Store *s, ConfigDump *d) {
         config_dump_string(d, "vault_url", a->vault_url);
         if (a->authority)
                 config_dump_string(d, "authority", a->authority);
-        if (a->ca_file)
-                config_dump_string(d, "ca_file", a->ca_file);
-        if (a->ca_pem)
-                config_dump_string(d, "ca_pem", a->ca_pem);
+        store_dump_ca(d, a->ca_file, a->ca_pem);
         config_dump_open(d, "auth");
         config_dump_string(d, "method", auth_names[a->method]);
         const struct {

@@ -84,7 +84,6 @@ static int gcp_parse_config(Store *s, ConfigParser *p, const config_setting_t *g
         };
         GcpStore *gs = (GcpStore *) s;
         GcpAuthConfig *au = &gs->auth;
-        _cleanup_free_ char *method = NULL;
 
         config_check_keys(p, g, keys);
         if (config_get_string(p, g, "project", false, &gs->project) > 0 && !id_valid(gs->project, 100))
@@ -102,32 +101,15 @@ static int gcp_parse_config(Store *s, ConfigParser *p, const config_setting_t *g
                 config_error(p, config_setting_get_member(g, "endpoint"),
                              "store '%s': endpoint \"%s\" must be an https:// URL (http:// only for a loopback address)",
                              s->name, gs->endpoint);
-        config_get_credential_file(p, g, "ca_file", false, &gs->ca_file);
-        if (config_get_string(p, g, "ca_pem", false, &gs->ca_pem) > 0 && gs->ca_file)
-                config_error(p, config_setting_get_member(g, "ca_pem"), "store '%s': set 'ca_file' or 'ca_pem', not both",
-                             s->name);
+        store_parse_ca(p, s, g, &gs->ca_file, &gs->ca_pem);
 
-        const config_setting_t *ag = config_setting_get_member(g, "auth");
+        const config_setting_t *ag;
+        int m;
+        if (store_parse_auth_method(p, s, g, gcp_auth_names, _GCP_AUTH_MAX, &ag, &m) < 0)
+                return -EINVAL;
         if (!ag)
                 return 0;
-        if (config_setting_type(ag) != CONFIG_TYPE_GROUP) {
-                config_error(p, ag, "store '%s': 'auth' must be a group { method = ...; }", s->name);
-                return -EINVAL;
-        }
-        if (config_get_string(p, ag, "method", false, &method) > 0) {
-                int m = -1;
-                for (int i = 0; i < _GCP_AUTH_MAX; i++)
-                        if (streq(gcp_auth_names[i], method))
-                                m = i;
-                if (m < 0) {
-                        config_error(p, config_setting_get_member(ag, "method"),
-                                     "store '%s': auth method \"%s\" is not one of default, service-account-key, "
-                                     "metadata, external-account",
-                                     s->name, method);
-                        return -EINVAL;
-                }
-                au->method = (GcpAuthMethod) m;
-        }
+        au->method = (GcpAuthMethod) m;
         const char *allowed[3] = { "method", method_keys[au->method][0] };
         config_check_keys(p, ag, allowed);
         config_get_credential_file(p, ag, "key_file", au->method == GCP_AUTH_SERVICE_ACCOUNT_KEY, &au->key_file);
@@ -155,10 +137,7 @@ static void gcp_dump_config(const Store *s, ConfigDump *d) {
                 config_dump_string(d, "location", gs->location);
         if (gs->endpoint)
                 config_dump_string(d, "endpoint", gs->endpoint);
-        if (gs->ca_file)
-                config_dump_string(d, "ca_file", gs->ca_file);
-        if (gs->ca_pem)
-                config_dump_string(d, "ca_pem", gs->ca_pem);
+        store_dump_ca(d, gs->ca_file, gs->ca_pem);
         config_dump_open(d, "auth");
         config_dump_string(d, "method", gcp_auth_names[au->method]);
         if (au->key_file)

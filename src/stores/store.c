@@ -32,6 +32,49 @@ const char *store_types_list(void) {
         return list;
 }
 
+void store_parse_ca(ConfigParser *p, const Store *s, const config_setting_t *g, char **ret_file, char **ret_pem) {
+        config_get_credential_file(p, g, "ca_file", false, ret_file);
+        if (config_get_string(p, g, "ca_pem", false, ret_pem) > 0 && *ret_file)
+                config_error(p, config_setting_get_member(g, "ca_pem"), "store '%s': set 'ca_file' or 'ca_pem', not both",
+                             s->name);
+}
+
+void store_dump_ca(ConfigDump *d, const char *file, const char *pem) {
+        if (file)
+                config_dump_string(d, "ca_file", file);
+        if (pem)
+                config_dump_string(d, "ca_pem", pem);
+}
+
+int store_parse_auth_method(ConfigParser *p, const Store *s, const config_setting_t *g, const char *const *names,
+                            size_t n, const config_setting_t **ret_group, int *ret_method) {
+        _cleanup_free_ char *method = NULL;
+        const config_setting_t *ag = config_setting_get_member(g, "auth");
+
+        *ret_group = NULL;
+        *ret_method = 0;
+        if (!ag)
+                return 0;
+        if (config_setting_type(ag) != CONFIG_TYPE_GROUP) {
+                config_error(p, ag, "store '%s': 'auth' must be a group { method = ...; }", s->name);
+                return -EINVAL;
+        }
+        *ret_group = ag;
+        if (config_get_string(p, ag, "method", false, &method) <= 0)
+                return 0;
+        for (size_t i = 0; i < n; i++)
+                if (streq(names[i], method)) {
+                        *ret_method = (int) i;
+                        return 0;
+                }
+        char list[256] = "";
+        for (size_t i = 0; i < n; i++)
+                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
+        config_error(p, config_setting_get_member(ag, "method"), "store '%s': auth method \"%s\" is not one of %s",
+                     s->name, method, list);
+        return -EINVAL;
+}
+
 Store *store_new(const StoreVTable *vt, const char *name) {
         Store *s = calloc(1, vt->object_size);
         if (!s)

@@ -83,6 +83,15 @@ extern const StoreVTable store_gcp_vtable;
 const StoreVTable *store_vtable_find(const char *type);
 const char *store_types_list(void);
 
+/* Settings the stores share, parsed alike. ca_file (a credential file) or ca_pem (the PEM
+ * text), at most one of them: */
+void store_parse_ca(ConfigParser *p, const Store *s, const config_setting_t *g, char **ret_file, char **ret_pem);
+void store_dump_ca(ConfigDump *d, const char *file, const char *pem);
+/* The auth group and its method, one of names[0..n) (names[0], "default", when unset):
+ * *ret_group is NULL when there is no auth group. -EINVAL after an error. */
+int store_parse_auth_method(ConfigParser *p, const Store *s, const config_setting_t *g, const char *const *names,
+                            size_t n, const config_setting_t **ret_group, int *ret_method);
+
 Store *store_new(const StoreVTable *vt, const char *name);
 Store *store_free(Store *s);
 int store_start(Store *s, const StoreContext *ctx);
