@@ -619,8 +619,11 @@ ns_copy_in() {
 # not on its command line, which the journal records); returns once it listens.
 ns_vault() {
         ns_copy_in "$1" /run/vault-stand-in/state.json 0600 || return 1
+        # Copied in: the checkout may be under /tmp, which the namespace hides.
+        ns_copy_in "$TOP_SRCDIR/tests/integration/vault_server.py" /run/vault-stand-in/vault_server.py 0644 ||
+                return 1
         ns_run systemd-run --quiet --unit=vault-stand-in.service --property=Type=exec \
-                /usr/bin/python3 "$TOP_SRCDIR/tests/integration/vault_server.py" --port 8200 \
+                /usr/bin/python3 /run/vault-stand-in/vault_server.py --port 8200 \
                 --state-file /run/vault-stand-in/state.json \
                 --ready-file /run/vault-stand-in/ready.json >/dev/null || return 1
         for _ in $(seq 1 100); do
