@@ -69,6 +69,7 @@ typedef struct VaultStore {
         long long kv_version;
         char *namespace;
         char *ca_file;
+        char *ca_pem;
         char *ca_path;
         VaultAuthMethod method;
         char *auth_mount;
@@ -84,7 +85,7 @@ typedef struct VaultStore {
 
 static int vault_parse_config(Store *s, ConfigParser *p, const config_setting_t *g) {
         static const char *const keys[] = { "type", "server", "mount", "kv_version", "namespace", "ca_file",
-                                            "ca_path", "timeout", "auth", NULL };
+                                            "ca_pem", "ca_path", "timeout", "auth", NULL };
         /* settings each method takes, beyond `method` and `mount` */
         static const char *const method_keys[_VAULT_AUTH_MAX][5] = {
                 [VAULT_AUTH_TOKEN] = { "token_file" },
@@ -117,7 +118,7 @@ static int vault_parse_config(Store *s, ConfigParser *p, const config_setting_t 
                 config_error(p, config_setting_get_member(g, "timeout"), "store '%s': 'timeout' must be at least 100ms",
                              s->name);
         config_get_string(p, g, "namespace", false, &v->namespace);
-        config_get_credential_file(p, g, "ca_file", false, &v->ca_file);
+        store_parse_ca(p, s, g, &v->ca_file, &v->ca_pem);
         config_get_string(p, g, "ca_path", false, &v->ca_path);
 
         const config_setting_t *a = config_setting_get_member(g, "auth");
@@ -192,8 +193,7 @@ static void vault_dump_config(const Store *s, ConfigDump *d) {
         config_dump_string(d, "mount", v->mount);
         config_dump_int(d, "kv_version", v->kv_version);
         config_dump_string(d, "namespace", v->namespace ? v->namespace : "");
-        if (v->ca_file)
-                config_dump_string(d, "ca_file", v->ca_file);
+        store_dump_ca(d, v->ca_file, v->ca_pem);
         if (v->ca_path)
                 config_dump_string(d, "ca_path", v->ca_path);
         config_dump_duration(d, "timeout", v->timeout_usec);
@@ -786,7 +786,7 @@ static int vault_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *
 
 static int vault_start(Store *s, const StoreContext *ctx) {
         VaultStore *v = (VaultStore *) s;
-        HttpPoolOptions o = { .ca_file = v->ca_file, .ca_path = v->ca_path, .timeout_usec = v->timeout_usec,
+        HttpPoolOptions o = { .ca_file = v->ca_file, .ca_pem = v->ca_pem, .ca_path = v->ca_path, .timeout_usec = v->timeout_usec,
                               .connect_timeout_usec = MIN(v->timeout_usec, 10 * USEC_PER_SEC),
                               .store_name = s->name, .store_type = s->vtable->name };
         if (v->method == VAULT_AUTH_CERT) {
@@ -837,6 +837,7 @@ static void vault_done(Store *s) {
         free(v->mount);
         free(v->namespace);
         free(v->ca_file);
+        free(v->ca_pem);
         free(v->ca_path);
         free(v->auth_mount);
         free(v->role);

@@ -312,6 +312,23 @@ secrets = ( {kv1} );
           f"wrong CA: TLS verification fails, nothing written ({r.stderr[-200:]!r})")
     all_output += r.stderr
 
+    # ca_pem: the CA as PEM text in the configuration (ESO's caBundle), instead of ca_file
+    clean_out()
+    with open(m.ca_cert) as f:
+        pem = f.read()
+    text = open(good).read().replace(f'ca_file = "{m.ca_cert}";', f"ca_pem = {lc_string(pem)};")
+    r = run(["-c", s.write_config(text, name="capem.conf"), "--once"])
+    check("ca_pem" in text and r.returncode == 0 and (read("postgres.env") or "").startswith('password="pg-'),
+          "ca_pem: an inline CA bundle verifies the server" + ("" if r.returncode == 0 else f" ({r.stderr[-200:]!r})"))
+    with open(m.other_ca_cert) as f:
+        r = run(["-c", s.write_config(text.replace(pem.strip().replace("\n", "\\n"), f.read().strip().replace("\n", "\\n")),
+                                      name="capem-wrong.conf"), "--once"])
+    check(r.returncode == 1 and "certificate" in r.stderr.lower(), "ca_pem: the wrong CA fails verification")
+    both = text.replace("ca_pem =", f'ca_file = "{m.ca_cert}"; ca_pem =')
+    r = run(["-c", s.write_config(both, name="capem-both.conf"), "--check-config"])
+    check(r.returncode == 2 and "set 'ca_file' or 'ca_pem', not both" in r.stderr, "ca_file and ca_pem together: refused")
+    all_output += r.stderr
+
     # plain http:// works only to a loopback address, with a warning; elsewhere it is refused
     plain = VaultServer()
     plain.start()
