@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
-#include "sinks/kube-client.h"
+#include "kube/kube-client.h"
 #include "sinks/kube-secret.h"
 
 /* What the API server has of the Secrets secretsyncd manages in one namespace (label

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
-#include "sinks/kube-client.h"
+#include "kube/kube-client.h"
 
 /* Leader election with a coordination.k8s.io/v1 Lease, as client-go's leaderelection does
  * it: a candidate tries every retry period to create the Lease or take it over once its

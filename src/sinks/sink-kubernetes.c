@@ -8,11 +8,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "sinks/kube-client.h"
+#include "kube/kube-client.h"
 #include "sinks/kube-informer.h"
 #include "sinks/kube-lease.h"
 #include "sinks/kube-secret.h"
-#include "sinks/kubeconfig.h"
+#include "kube/kubeconfig.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/json.h"

@@ -2,7 +2,7 @@
 /* libFuzzer: kubeconfig files (YAML), as kubectl and k3s write them or as anyone might. */
 #include <stdlib.h>
 
-#include "sinks/kubeconfig.h"
+#include "kube/kubeconfig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

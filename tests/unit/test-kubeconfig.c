@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sinks/kubeconfig.h"
+#include "kube/kubeconfig.h"
 #include "util/cleanup.h"
 
 static char base[] = "/tmp/test-kubeconfig.XXXXXX";

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
-#include "sinks/kubeconfig.h"
+#include "kube/kubeconfig.h"
 #include "util/http.h"
 #include "util/secbuf.h"
 

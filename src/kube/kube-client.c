@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "sinks/kube-client.h"
+#include "kube/kube-client.h"
 
 #include <errno.h>
 #include <stdio.h>

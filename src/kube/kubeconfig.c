@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "sinks/kubeconfig.h"
+#include "kube/kubeconfig.h"
 
 #include <errno.h>
 #include <limits.h>
