@@ -2,6 +2,7 @@
 /* secretsyncctl: asks the running secretsyncd over its control socket (Varlink). A plain
  * blocking client: one request, one reply. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl/convert-eso.h"
 #include "util/cleanup.h"
 #include "util/duration.h"
 #include "util/textbuf.h"
@@ -24,7 +26,8 @@
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_NOT_RUNNING = 3 };
 
 static const char *arg_socket = DEFAULT_SOCKET;
-static bool arg_json = false, arg_all = false, arg_no_wait = false, arg_color = false;
+static bool arg_json = false, arg_all = false, arg_no_wait = false, arg_color = false, arg_partial = false;
+static const char *arg_namespace = NULL;
 
 static void help(void) {
         printf("Usage: secretsyncctl [OPTIONS] COMMAND [NAME...]\n"
@@ -32,12 +35,15 @@ static void help(void) {
                "Commands:\n"
                "  status [NAME...]       every secret in a table, or the named ones in detail\n"
                "  refresh NAME...|--all  sync those secrets now, wait and print the result\n"
-               "  reload                 reload the configuration; print its errors if rejected\n\n"
+               "  reload                 reload the configuration; print its errors if rejected\n"
+               "  convert-eso FILE...|-  External Secrets Operator manifests to a configuration\n\n"
                "Options:\n"
                "      --json             print the daemon's answer as JSON\n"
                "      --socket PATH      the control socket (default %s)\n"
                "      --all              refresh: every secret\n"
                "      --no-wait          refresh: return once the syncs have started\n"
+               "      --namespace NS     convert-eso: for objects without metadata.namespace\n"
+               "      --partial          convert-eso: convert what can be, the rest as comments\n"
                "      --version          print the version\n"
                "  -h, --help             this help\n\n"
                "Exit status: 0 success, 1 a secret or the reload failed, 2 usage error,\n"
@@ -432,12 +438,71 @@ static int do_reload(void) {
         return r;
 }
 
+/* ------------------------------------------------------------ convert-eso ---- */
+
+#define MANIFEST_MAX (64U * 1024U * 1024U)
+
+static int read_manifest(const char *path, TextBuf *b) {
+        _cleanup_close_ int fd = streq(path, "-") ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                char chunk[65536];
+                ssize_t k = read(fd, chunk, sizeof(chunk));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                textbuf_append(b, chunk, (size_t) k);
+                if (textbuf_error(b) < 0)
+                        return textbuf_error(b);
+        }
+        return 0;
+}
+
+static int do_convert_eso(char **files, int n) {
+        if (n == 0) {
+                fprintf(stderr, "secretsyncctl: convert-eso needs manifest files, or - for standard input\n");
+                return EXIT_USAGE;
+        }
+        _cleanup_free_ TextBuf *bufs = calloc((size_t) n, sizeof(TextBuf));
+        _cleanup_free_ EsoInput *in = calloc((size_t) n, sizeof(EsoInput));
+        int ret = EXIT_USAGE;
+        if (!bufs || !in)
+                return EXIT_FAILED;
+        for (int i = 0; i < n; i++) {
+                bufs[i] = TEXTBUF_INIT(MANIFEST_MAX);
+                int r = read_manifest(files[i], &bufs[i]);
+                if (r < 0) {
+                        fprintf(stderr, "secretsyncctl: %s: %s\n", streq(files[i], "-") ? "<stdin>" : files[i],
+                                r == -E2BIG ? "larger than 64 MiB" : strerror(-r));
+                        goto done;
+                }
+                in[i] = (EsoInput) { .name = streq(files[i], "-") ? "<stdin>" : files[i],
+                                     .data = bufs[i].data ? bufs[i].data : "", .size = bufs[i].len };
+        }
+        ret = convert_eso(in, (size_t) n, &(EsoOptions) { .namespace = arg_namespace, .partial = arg_partial }, stdout,
+                          stderr);
+        if (fflush(stdout) != 0) {
+                fprintf(stderr, "secretsyncctl: writing the configuration: %m\n");
+                ret = EXIT_FAILED;
+        }
+done:
+        for (int i = 0; i < n; i++)
+                textbuf_done(&bufs[i]);
+        return ret;
+}
+
 int main(int argc, char *argv[]) {
-        enum { ARG_JSON = 0x100, ARG_SOCKET, ARG_ALL, ARG_NO_WAIT, ARG_VERSION };
+        enum { ARG_JSON = 0x100, ARG_SOCKET, ARG_ALL, ARG_NO_WAIT, ARG_VERSION, ARG_NAMESPACE, ARG_PARTIAL };
         static const struct option options[] = {
                 { "json", no_argument, NULL, ARG_JSON },         { "socket", required_argument, NULL, ARG_SOCKET },
                 { "all", no_argument, NULL, ARG_ALL },           { "no-wait", no_argument, NULL, ARG_NO_WAIT },
                 { "version", no_argument, NULL, ARG_VERSION },   { "help", no_argument, NULL, 'h' },
+                { "namespace", required_argument, NULL, ARG_NAMESPACE },
+                { "partial", no_argument, NULL, ARG_PARTIAL },
                 {},
         };
         int c;
@@ -455,6 +520,12 @@ int main(int argc, char *argv[]) {
                         break;
                 case ARG_NO_WAIT:
                         arg_no_wait = true;
+                        break;
+                case ARG_NAMESPACE:
+                        arg_namespace = optarg;
+                        break;
+                case ARG_PARTIAL:
+                        arg_partial = true;
                         break;
                 case ARG_VERSION:
                         printf("secretsyncctl %s\n", PACKAGE_VERSION);
@@ -477,6 +548,12 @@ int main(int argc, char *argv[]) {
         char **names = argv + optind + 1;
         int n = argc - optind - 1;
 
+        if ((arg_namespace || arg_partial) && !streq(cmd, "convert-eso")) {
+                fprintf(stderr, "secretsyncctl: --namespace and --partial are for convert-eso\n");
+                return EXIT_USAGE;
+        }
+        if (streq(cmd, "convert-eso"))
+                return do_convert_eso(names, n);
         if ((arg_all || arg_no_wait) && !streq(cmd, "refresh")) {
                 fprintf(stderr, "secretsyncctl: --all and --no-wait are for refresh\n");
                 return EXIT_USAGE;
