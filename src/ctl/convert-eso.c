@@ -32,11 +32,22 @@ typedef struct Object {
         bool keys_complete; /* no dataFrom: the keys above are all of them */
 } Object;
 
+typedef struct Error {
+        const char *file;
+        unsigned line;
+        size_t seq;
+        char *text;
+} Error;
+
 typedef struct Conv {
         const EsoOptions *opt;
-        FILE *err;
+        const EsoInput *in;
+        size_t n_in;
+        Error *errs; /* printed at the end, by file and line */
+        size_t n_errs;
         unsigned errors;
         FILE *notes; /* --partial: the unconverted fields of the block being written */
+        FILE *header_notes; /* ... or of the objects themselves, said at the top */
         char *notes_buf;
         size_t notes_size;
         Object *objs;
@@ -85,13 +96,22 @@ _printf_(4, 5) static void fail(Conv *c, const Object *o, const Field *f, const 
                 m = NULL;
         const char *path = f && f->path[0] ? f->path : NULL;
         unsigned line = f ? f->line : o->line;
-        fprintf(c->err, "%s:%u: %s%s%s%s\n", o->file, line, path ? path : "", path ? ": " : "", m ? m : "out of memory",
-                c->opt->partial ? " (not converted)" : "");
         c->errors++;
-        if (c->opt->partial && c->notes) {
-                fprintf(c->notes, "    # not converted: %s:%u: %s%s", o->file, line, path ? path : "", path ? ": " : "");
-                put_comment_text(c->notes, m ? m : "out of memory");
-                fputc('\n', c->notes);
+        Error *e = reallocarray(c->errs, c->n_errs + 1, sizeof(*c->errs));
+        if (e) {
+                c->errs = e;
+                e = &c->errs[c->n_errs];
+                *e = (Error) { .file = o->file, .line = line, .seq = c->n_errs };
+                if (asprintf(&e->text, "%s:%u: %s%s%s%s", o->file, line, path ? path : "", path ? ": " : "",
+                             m ? m : "out of memory", c->opt->partial ? " (not converted)" : "") >= 0)
+                        c->n_errs++;
+        }
+        FILE *notes = c->notes ? c->notes : c->header_notes;
+        if (c->opt->partial && notes) {
+                fprintf(notes, "%s# not converted: %s:%u: %s%s", c->notes ? "    " : "", o->file, line, path ? path : "",
+                        path ? ": " : "");
+                put_comment_text(notes, m ? m : "out of memory");
+                fputc('\n', notes);
         }
 }
 
@@ -428,10 +448,15 @@ static void conv_vault_auth(Conv *c, const Object *o, const Field *auth, FILE *b
                         count++;
                 }
         }
+        bool others = false;
+        for (size_t i = 0; auth->v && i < auth->v->n; i++)
+                others |= !auth->v->used[i];
         leftovers(c, o, auth); /* ldap, userPass, iam, gcp, ... */
         if (count != 1) {
                 if (count > 1)
                         fail(c, o, auth, "more than one method: give one");
+                else if (others)
+                        ; /* said above */
                 else if (auth->v)
                         fail(c, o, auth, "no method secretsyncd can use: tokenSecretRef, appRole, kubernetes, jwt "
                                          "or cert");
@@ -726,7 +751,8 @@ static void conv_store(Conv *c, const Object *o, FILE *out) {
         block_begin(c, &b, &buf, &size);
         if (!b)
                 return;
-        Field spec = { .v = yaml_tree_get(o->root, "spec", NULL), .line = o->line, .path = "spec" };
+        Field spec = { .line = o->line, .path = "spec" };
+        spec.v = yaml_tree_get(o->root, "spec", &spec.line);
         put_origin(b, 1, o);
         put_indent(b, 1);
         fprintf(b, "%s = {\n", o->conf_name);
@@ -743,7 +769,12 @@ static void conv_store(Conv *c, const Object *o, FILE *out) {
                                                         leftovers(c, o, &pf);
                                                 }
                                         }
-                        leftovers(c, o, &p);
+                        for (size_t i = 0; i < p.v->n; i++)
+                                if (!p.v->used[i]) {
+                                        Field pf = field(&p, p.v->keys[i]);
+                                        fail(c, o, &pf, "this provider has no store type in secretsyncd (aws, "
+                                                        "vault, azurekv, gcpsm, fake)");
+                                }
                         if (found == 0 && p.v->n == 0)
                                 fail(c, o, &p, "names no provider");
                         else if (found > 1)
@@ -1134,7 +1165,8 @@ static void conv_secret(Conv *c, Object *o, FILE *out) {
         block_begin(c, &b, &buf, &size);
         if (!b)
                 return;
-        Field spec = { .v = yaml_tree_get(o->root, "spec", NULL), .line = o->line, .path = "spec" };
+        Field spec = { .line = o->line, .path = "spec" };
+        spec.v = yaml_tree_get(o->root, "spec", &spec.line);
         put_origin(b, 1, o);
         put_indent(b, 1);
         fputs("{\n", b);
@@ -1234,7 +1266,8 @@ static void conv_secret(Conv *c, Object *o, FILE *out) {
                 }
                 fputs("\n    );\n", b);
         }
-        if (!data.v && !from.v)
+        if ((!data.v || data.v->kind != YAML_TREE_SEQ || data.v->n == 0) &&
+            (!from.v || from.v->kind != YAML_TREE_SEQ || from.v->n == 0))
                 fail(c, o, &spec, "neither data nor dataFrom: nothing to fetch");
         conv_target(c, o, &spec, b);
         leftovers(c, o, &spec);
@@ -1258,7 +1291,8 @@ static void add_object(Conv *c, const char *file, YamlTree *t, ObjectKind kind) 
         o->ns = kind == OBJ_CLUSTER_SECRET_STORE ? NULL : yaml_tree_get_text(meta, "namespace");
         if (!o->ns && kind != OBJ_CLUSTER_SECRET_STORE)
                 o->ns = c->opt->namespace;
-        Field f = { .v = meta, .line = t->line, .path = "metadata" };
+        Field f = { .line = t->line, .path = "metadata" };
+        f.v = yaml_tree_get(t, "metadata", &f.line);
         if (!o->name) {
                 Field nf = field(&f, "name");
                 fail(c, o, &nf, "is required");
@@ -1396,13 +1430,46 @@ static void gather_keys(Object *o) {
         }
 }
 
+static size_t input_index(const Conv *c, const char *file) {
+        for (size_t i = 0; i < c->n_in; i++)
+                if (c->in[i].name == file)
+                        return i;
+        return c->n_in;
+}
+
+static const Conv *sort_conv;
+static int error_cmp(const void *a, const void *b) {
+        const Error *x = a, *y = b;
+        size_t fx = input_index(sort_conv, x->file), fy = input_index(sort_conv, y->file);
+        if (fx != fy)
+                return fx < fy ? -1 : 1;
+        if (x->line != y->line)
+                return x->line < y->line ? -1 : 1;
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void print_errors(Conv *c, FILE *err) {
+        sort_conv = c;
+        qsort(c->errs, c->n_errs, sizeof(*c->errs), error_cmp);
+        for (size_t i = 0; i < c->n_errs; i++) {
+                fprintf(err, "%s\n", c->errs[i].text);
+                free(c->errs[i].text);
+        }
+        free(c->errs);
+}
+
 int convert_eso(const EsoInput *in, size_t n, const EsoOptions *opt, FILE *out, FILE *err) {
-        Conv c = { .opt = opt, .err = err };
+        Conv c = { .opt = opt, .in = in, .n_in = n };
         _cleanup_free_ YamlTree ***docs = calloc(n ? n : 1, sizeof(*docs));
         _cleanup_free_ size_t *n_docs = calloc(n ? n : 1, sizeof(*n_docs));
         int ret = 2;
 
+        _cleanup_free_ char *header_notes = NULL;
+        size_t header_notes_size = 0;
         if (!docs || !n_docs)
+                return 2;
+        c.header_notes = open_memstream(&header_notes, &header_notes_size);
+        if (!c.header_notes)
                 return 2;
 
         for (size_t i = 0; i < n; i++) {
@@ -1411,8 +1478,13 @@ int convert_eso(const EsoInput *in, size_t n, const EsoOptions *opt, FILE *out, 
                 n_docs[i] = 0;
                 int r = yaml_tree_load(in[i].data, in[i].size, &docs[i], &n_docs[i], &e);
                 if (r < 0) {
-                        fprintf(err, "%s:%s\n", in[i].name, e ? e : " out of memory");
-                        c.errors++;
+                        Object o = { .file = in[i].name };
+                        unsigned line = 0;
+                        char *msg = NULL;
+                        if (e)
+                                line = (unsigned) strtoul(e, &msg, 10);
+                        o.line = line;
+                        fail(&c, &o, NULL, "not valid YAML: %s", msg && *msg == ':' ? msg + 2 : "out of memory");
                         continue;
                 }
                 for (size_t j = 0; j < n_docs[i]; j++)
@@ -1432,6 +1504,10 @@ int convert_eso(const EsoInput *in, size_t n, const EsoOptions *opt, FILE *out, 
                 put_comment(o, 0, "  %s", in[i].name);
         for (size_t i = 0; i < c.n_skipped; i++)
                 put_comment(o, 0, "skipped %s", c.skipped[i]);
+        fclose(c.header_notes);
+        c.header_notes = NULL;
+        if (header_notes)
+                fputs(header_notes, o);
         fputs("# Check it with `secretsyncd --check-config -c FILE`; see secretsyncd.conf(5).\n\n", o);
 
         bool any_secret = false, any_store = false;
@@ -1474,6 +1550,7 @@ int convert_eso(const EsoInput *in, size_t n, const EsoOptions *opt, FILE *out, 
                              "the input\n");
                 c.errors++;
         }
+        print_errors(&c, err);
         if (fclose(o) != 0)
                 goto finish;
         if (c.errors == 0 || opt->partial) {
@@ -1484,6 +1561,8 @@ int convert_eso(const EsoInput *in, size_t n, const EsoOptions *opt, FILE *out, 
                              "the rest)\n",
                         c.errors, c.errors == 1 ? "" : "s");
 finish:
+        if (c.header_notes)
+                fclose(c.header_notes);
         for (size_t i = 0; i < c.n_objs; i++)
                 free(c.objs[i].conf_name);
         free(c.objs);
