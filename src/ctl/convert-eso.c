@@ -18,6 +18,11 @@
 
 #define CREDENTIAL_DIR "/etc/secretsyncd/eso"
 
+static inline void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
 typedef enum ObjectKind { OBJ_SECRET_STORE, OBJ_CLUSTER_SECRET_STORE, OBJ_EXTERNAL_SECRET, OBJ_SERVICE_ACCOUNT } ObjectKind;
 
 typedef struct Object {
@@ -1189,7 +1194,9 @@ static void conv_secret(Conv *c, Object *o, FILE *out) {
                 else if (kind && !streq(kind, "SecretStore"))
                         fail(c, o, &kf, "\"%s\": SecretStore or ClusterSecretStore", kind);
                 Object *s = name ? find_object(c, k, o->ns, name) : NULL;
-                if (s)
+                if (s && !s->conf_name)
+                        fail(c, o, &ref, "its store has no name secretsyncd can use (see the error above)");
+                else if (s)
                         store = s->conf_name;
                 else if (name)
                         fail(c, o, &ref, "%s %s%s%s is not among the inputs: pass its manifest too", kind_name(k),
@@ -1395,15 +1402,22 @@ static void assign_names(Conv *c) {
                                 *p = '-';
                 Field f = { .v = yaml_tree_get(o->root, "metadata", NULL), .line = o->line, .path = "metadata" };
                 Field nf = field(&f, "name");
-                if (!config_name_valid(o->conf_name) || strlen(o->conf_name) > 253)
+                /* a block without a valid, unique name is not written, not even with --partial */
+                if (!config_name_valid(o->conf_name) || strlen(o->conf_name) > 253) {
                         fail(c, o, &nf, "\"%s\" cannot be a %s name in secretsyncd ([a-z0-9-])", o->conf_name,
                              store ? "store" : "secret");
+                        o->conf_name = mfree(o->conf_name);
+                        continue;
+                }
                 for (size_t j = 0; j < i; j++) {
                         const Object *p = &c->objs[j];
                         if (p->conf_name && streq(p->conf_name, o->conf_name) &&
-                            (p->kind != OBJ_EXTERNAL_SECRET) == store)
+                            (p->kind != OBJ_EXTERNAL_SECRET) == store) {
                                 fail(c, o, &nf, "\"%s\" is also the name of %s %s (%s:%u)", o->conf_name,
                                      kind_name(p->kind), p->name, p->file, p->line);
+                                o->conf_name = mfree(o->conf_name);
+                                break;
+                        }
                 }
         }
 }
@@ -1450,7 +1464,8 @@ static int error_cmp(const void *a, const void *b) {
 
 static void print_errors(Conv *c, FILE *err) {
         sort_conv = c;
-        qsort(c->errs, c->n_errs, sizeof(*c->errs), error_cmp);
+        if (c->n_errs > 0)
+                qsort(c->errs, c->n_errs, sizeof(*c->errs), error_cmp);
         for (size_t i = 0; i < c->n_errs; i++) {
                 fprintf(err, "%s\n", c->errs[i].text);
                 free(c->errs[i].text);

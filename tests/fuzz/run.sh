@@ -12,9 +12,9 @@ mkdir -p "$out"
 [ -x configure ] || ./autogen.sh >/dev/null 2>&1
 [ -f build/config.h ] || { mkdir -p build && (cd build && ../configure --quiet); }
 # The library's sources: not the programs' (each has a main()).
-SRC=$(grep -o 'src/[a-z0-9/-]*\.c' Makefile.am | grep -v -e main.c -e src/ctl/ | sort -u)
+SRC=$(grep -o 'src/[a-z0-9/-]*\.c' Makefile.am | grep -v -e main.c -e src/ctl/secretsyncctl.c | sort -u)
 CFLAGS="-g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -Isrc -include build/config.h $(pkg-config --cflags json-c libsystemd libconfig yaml-0.1)"
-LIBS="$(pkg-config --libs libcurl json-c libcrypto libsystemd libconfig yaml-0.1)"
+LIBS="$(pkg-config --libs libcurl json-c libcrypto libsystemd libconfig yaml-0.1) -lm"
 for h in tests/fuzz/fuzz-*.c; do
         n=$(basename "$h" .c)
         clang $CFLAGS "$h" $SRC -o "$out/$n" $LIBS
