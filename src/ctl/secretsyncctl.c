@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* secretsyncctl: asks the running secretsyncd over its control socket (Varlink). A plain
- * blocking client: one request, one reply. */
+ * blocking client: one request, one reply. convert-eso (convert-eso.c) needs no daemon. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -539,7 +539,7 @@ int main(int argc, char *argv[]) {
                 }
         }
         if (optind >= argc) {
-                fprintf(stderr, "secretsyncctl: a command is needed: status, refresh or reload\nTry 'secretsyncctl --help'.\n");
+                fprintf(stderr, "secretsyncctl: a command is needed: status, refresh, reload or convert-eso\nTry 'secretsyncctl --help'.\n");
                 return EXIT_USAGE;
         }
         const char *env_no_color = getenv("NO_COLOR"), *term = getenv("TERM");
