@@ -16,6 +16,7 @@
 #include "sinks/sink.h"
 #include "stores/store.h"
 #include "util/duration.h"
+#include "util/json.h"
 
 #define DEFAULT_REFRESH_INTERVAL (1 * USEC_PER_HOUR)
 #define DEFAULT_MAX_CONCURRENT 16
@@ -221,9 +222,10 @@ static const ConfigSetting kubernetes_settings[] = {
 static bool check_property(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
                            void *parent) {
         const RemoteRef *r = obj;
-        if (r->property[0] != '.' && r->property[strlen(r->property) - 1] != '.' && !strstr(r->property, ".."))
+        _cleanup_free_ char *m = NULL;
+        if (json_property_path_check(r->property, &m) >= 0)
                 return true;
-        config_error(p, s, "'property' = \"%s\" is not a valid (dotted) key path", r->property);
+        config_error(p, s, "'property' = \"%s\" is not a valid key path: %s", r->property, m ?: "out of memory");
         return false;
 }
 
