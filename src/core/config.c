@@ -42,6 +42,10 @@ static const char *const deletion_policy_table[_DELETION_MAX] = {
         [DELETION_RETAIN] = "retain", [DELETION_DELETE] = "delete",
 };
 
+static const char *const merge_policy_table[_MERGE_POLICY_MAX] = {
+        [MERGE_POLICY_REPLACE] = "replace", [MERGE_POLICY_MERGE] = "merge",
+};
+
 static int table_lookup(const char *const *table, size_t n, const char *s) {
         for (size_t i = 0; i < n; i++)
                 if (table[i] && streq(table[i], s))
@@ -58,6 +62,9 @@ const char *creation_policy_to_string(int p) {
 const char *deletion_policy_to_string(int p) {
         return p >= 0 && p < _DELETION_MAX ? deletion_policy_table[p] : NULL;
 }
+const char *merge_policy_to_string(int p) {
+        return p >= 0 && p < _MERGE_POLICY_MAX ? merge_policy_table[p] : NULL;
+}
 int file_format_from_string(const char *s) {
         return table_lookup(file_format_table, _FILE_FORMAT_MAX, s);
 }
@@ -66,6 +73,9 @@ int creation_policy_from_string(const char *s) {
 }
 int deletion_policy_from_string(const char *s) {
         return table_lookup(deletion_policy_table, _DELETION_MAX, s);
+}
+int merge_policy_from_string(const char *s) {
+        return table_lookup(merge_policy_table, _MERGE_POLICY_MAX, s);
 }
 
 static const struct {
