@@ -76,12 +76,14 @@ int kube_secret_check(const KubeTarget *t, const SecretData *d, char **ret_error
 
 int kube_secret_render(const KubeTarget *t, const SecretData *d, SecretData **ret, char **ret_error) {
         _cleanup_secret_data_ SecretData *out = secret_data_new();
+        size_t total = 0; /* the bytes of the values so far */
         int r;
 
         if (!out)
                 return error_set(ret_error, -ENOMEM, "out of memory");
         for (size_t i = 0; t->merge_policy == MERGE_POLICY_MERGE && i < d->n; i++) {
                 SecBuf *v = secbuf_dup(d->entries[i].value);
+                total += d->entries[i].value->len;
                 r = v ? secret_data_set(out, d->entries[i].key, v) : -ENOMEM;
                 if (r < 0)
                         return error_set(ret_error, r, "out of memory");
@@ -93,9 +95,17 @@ int kube_secret_render(const KubeTarget *t, const SecretData *d, SecretData **re
                 if (r < 0)
                         return error_set(ret_error, r, "template key \"%s\": %s", t->templates[i].key,
                                          m ?: strerror(-r));
+                const SecBuf *replaced = secret_data_get(out, t->templates[i].key);
+                total = total - (replaced ? replaced->len : 0) + v->len;
                 r = secret_data_set(out, t->templates[i].key, v);
                 if (r < 0)
                         return error_set(ret_error, r, "out of memory");
+                /* Stop before rendering the rest: each template may make up to 16 MiB. */
+                if (total > KUBE_SECRET_DATA_MAX)
+                        return error_set(ret_error, -EFBIG,
+                                         "the data is over Kubernetes' limit of %u bytes for a Secret once template "
+                                         "key \"%s\" is rendered",
+                                         KUBE_SECRET_DATA_MAX, t->templates[i].key);
         }
         *ret = TAKE_PTR(out);
         return 0;

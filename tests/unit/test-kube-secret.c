@@ -172,6 +172,37 @@ START_TEST(test_render_unknown_key) {
 }
 END_TEST
 
+/* The 1 MiB limit is of what the Secret holds: a template replacing a data key of the same
+ * name does not count twice; rendering stops at the first template past the limit. */
+START_TEST(test_render_size) {
+        _cleanup_free_ char *big = malloc(600 * 1024 + 1);
+        ck_assert_ptr_nonnull(big);
+        memset(big, 'x', 600 * 1024);
+        big[600 * 1024] = 0;
+        _cleanup_secret_data_ SecretData *d = data((const char *[]) { "big", big, NULL });
+        KubeTemplate tmpl[] = { { .key = (char *) "big", .template_text = (char *) "{{ big }}" },
+                                { .key = (char *) "copy", .template_text = (char *) "{{ big }}" } };
+        KubeTarget t = target(CREATION_OWNER, "Opaque");
+        t.templates = tmpl;
+        t.n_templates = 1;
+        t.merge_policy = MERGE_POLICY_MERGE;
+
+        {
+                _cleanup_secret_data_ SecretData *out = NULL;
+                ck_assert_int_eq(kube_secret_render(&t, d, &out, NULL), 0);
+                ck_assert_int_eq(kube_secret_check(&t, out, NULL), 0);
+        }
+        t.n_templates = 2;
+        {
+                _cleanup_secret_data_ SecretData *out = NULL;
+                _cleanup_free_ char *m = NULL;
+                ck_assert_int_eq(kube_secret_render(&t, d, &out, &m), -EFBIG);
+                ck_assert_str_eq(m, "the data is over Kubernetes' limit of 1048576 bytes for a Secret once template "
+                                    "key \"copy\" is rendered");
+        }
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("kube-secret");
         TCase *tc = tcase_create("core");
@@ -182,6 +213,7 @@ int main(void) {
         tcase_add_test(tc, test_check_size);
         tcase_add_test(tc, test_render);
         tcase_add_test(tc, test_render_unknown_key);
+        tcase_add_test(tc, test_render_size);
         suite_add_tcase(s, tc);
         SRunner *sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
