@@ -16,6 +16,7 @@
 #include "sinks/sink.h"
 #include "stores/store.h"
 #include "util/duration.h"
+#include "util/json.h"
 
 #define DEFAULT_REFRESH_INTERVAL (1 * USEC_PER_HOUR)
 #define DEFAULT_MAX_CONCURRENT 16
@@ -41,6 +42,10 @@ static const char *const deletion_policy_table[_DELETION_MAX] = {
         [DELETION_RETAIN] = "retain", [DELETION_DELETE] = "delete",
 };
 
+static const char *const merge_policy_table[_MERGE_POLICY_MAX] = {
+        [MERGE_POLICY_REPLACE] = "replace", [MERGE_POLICY_MERGE] = "merge",
+};
+
 static int table_lookup(const char *const *table, size_t n, const char *s) {
         for (size_t i = 0; i < n; i++)
                 if (table[i] && streq(table[i], s))
@@ -57,6 +62,9 @@ const char *creation_policy_to_string(int p) {
 const char *deletion_policy_to_string(int p) {
         return p >= 0 && p < _DELETION_MAX ? deletion_policy_table[p] : NULL;
 }
+const char *merge_policy_to_string(int p) {
+        return p >= 0 && p < _MERGE_POLICY_MAX ? merge_policy_table[p] : NULL;
+}
 int file_format_from_string(const char *s) {
         return table_lookup(file_format_table, _FILE_FORMAT_MAX, s);
 }
@@ -65,6 +73,9 @@ int creation_policy_from_string(const char *s) {
 }
 int deletion_policy_from_string(const char *s) {
         return table_lookup(deletion_policy_table, _DELETION_MAX, s);
+}
+int merge_policy_from_string(const char *s) {
+        return table_lookup(merge_policy_table, _MERGE_POLICY_MAX, s);
 }
 
 static const struct {
@@ -221,9 +232,10 @@ static const ConfigSetting kubernetes_settings[] = {
 static bool check_property(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
                            void *parent) {
         const RemoteRef *r = obj;
-        if (r->property[0] != '.' && r->property[strlen(r->property) - 1] != '.' && !strstr(r->property, ".."))
+        _cleanup_free_ char *m = NULL;
+        if (json_property_path_check(r->property, &m) >= 0)
                 return true;
-        config_error(p, s, "'property' = \"%s\" is not a valid (dotted) key path", r->property);
+        config_error(p, s, "'property' = \"%s\" is not a valid key path: %s", r->property, m ?: "out of memory");
         return false;
 }
 

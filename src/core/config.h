@@ -85,6 +85,20 @@ typedef enum DeletionPolicy {
         _DELETION_MAX,
 } DeletionPolicy;
 
+typedef enum MergePolicy {
+        MERGE_POLICY_REPLACE, /* with templates: only the template keys */
+        MERGE_POLICY_MERGE,   /* the data's keys and the template keys (those win) */
+        _MERGE_POLICY_MAX,
+} MergePolicy;
+
+/* A key of a Kubernetes target computed from the data (ESO's target.template.data). */
+typedef struct KubeTemplate {
+        char *key;
+        char *template_text; /* inline, or the content of template_file */
+        char *template_file;
+        unsigned line;
+} KubeTemplate;
+
 typedef struct KubeTarget {
         char *namespace;
         char *name;
@@ -94,6 +108,9 @@ typedef struct KubeTarget {
         char **labels;      /* "key=value" */
         char **annotations; /* "key=value" */
         char **rollout_restart;
+        KubeTemplate *templates;
+        size_t n_templates;
+        MergePolicy merge_policy;
         const char *file;
         unsigned line;
 } KubeTarget;
@@ -183,9 +200,11 @@ Store *config_find_store(const Config *c, const char *name);
 const char *file_format_to_string(int f);
 const char *creation_policy_to_string(int p);
 const char *deletion_policy_to_string(int p);
+const char *merge_policy_to_string(int p);
 int file_format_from_string(const char *s);
 int creation_policy_from_string(const char *s);
 int deletion_policy_from_string(const char *s);
+int merge_policy_from_string(const char *s);
 const char *log_level_to_string(int level);
 int log_level_from_string(const char *s);
 

@@ -489,7 +489,7 @@ static int assemble(SecretState *st, SecretData **ret, char **ret_error) {
         property_error:
                 if (asprintf(ret_error,
                              r == -ENOENT ? "remote key '%s' has no property '%s'"
-                                          : "remote key '%s' is not a JSON object, so property '%s' cannot be selected",
+                                          : "remote key '%s' is not a JSON object or array, so property '%s' cannot be selected",
                              x->key, x->property) < 0)
                         *ret_error = NULL;
                 return r;
@@ -503,7 +503,7 @@ static int assemble(SecretState *st, SecretData **ret, char **ret_error) {
                         if (r < 0) {
                                 if (asprintf(ret_error,
                                              r == -ENOENT ? "secret_key '%s': remote key '%s' has no property '%s'"
-                                                          : "secret_key '%s': remote key '%s' is not a JSON object, so property '%s' cannot be selected",
+                                                          : "secret_key '%s': remote key '%s' is not a JSON object or array, so property '%s' cannot be selected",
                                              dr->secret_key, dr->remote.key, dr->remote.property) < 0)
                                         *ret_error = NULL;
                                 return r;

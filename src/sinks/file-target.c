@@ -102,31 +102,6 @@ static void dump_template(ConfigDump *d, const ConfigSetting *s, const void *obj
                 config_dump_string(d, "template", t->template_text);
 }
 
-static int read_template_file(ConfigParser *p, const config_setting_t *s, const char *path, char **ret) {
-        _cleanup_secbuf_ SecBuf *b = NULL;
-        int r;
-        if (p->strict_modes) {
-                _cleanup_free_ char *m = NULL;
-                r = config_check_file_trust(path, &m);
-                if (r < 0 && m) {
-                        config_error(p, s, "%s", m);
-                        return r;
-                }
-        }
-        r = secbuf_read_file(path, TEMPLATE_FILE_MAX, false, &b);
-        if (r < 0) {
-                config_error(p, s, "cannot read template_file %s: %s", path,
-                             r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
-                return r;
-        }
-        if (memchr(b->data, 0, b->len)) {
-                config_error(p, s, "template_file %s contains a NUL byte", path);
-                return -EINVAL;
-        }
-        *ret = strdup(secbuf_str(b));
-        return *ret ? 0 : -ENOMEM;
-}
-
 static bool check_path(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
                        void *parent) {
         const FileTarget *t = obj;
@@ -156,7 +131,7 @@ static bool check_format_settings(ConfigParser *p, const config_setting_t *g, co
                         if (!config_path_valid(t->template_file))
                                 config_error(p, s, "'template_file' must be an absolute path");
                         else
-                                read_template_file(p, s, t->template_file, &t->template_text);
+                                sink_read_template_file(p, s, t->template_file, &t->template_text);
                 }
         } else if (t->template_text || t->template_file)
                 config_error(p, config_member(g, "template") ?: s,

@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/base64.h"
 #include "util/cleanup.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/template.h"
 
 bool kube_secret_key_valid(const char *key) {
         size_t n = strlen(key);
@@ -69,6 +71,43 @@ int kube_secret_check(const KubeTarget *t, const SecretData *d, char **ret_error
                 return error_set(ret_error, -EINVAL,
                                  "type kubernetes.io/service-account-token is for tokens the API server makes, not for "
                                  "synced secrets");
+        return 0;
+}
+
+int kube_secret_render(const KubeTarget *t, const SecretData *d, SecretData **ret, char **ret_error) {
+        _cleanup_secret_data_ SecretData *out = secret_data_new();
+        size_t total = 0; /* the bytes of the values so far */
+        int r;
+
+        if (!out)
+                return error_set(ret_error, -ENOMEM, "out of memory");
+        for (size_t i = 0; t->merge_policy == MERGE_POLICY_MERGE && i < d->n; i++) {
+                SecBuf *v = secbuf_dup(d->entries[i].value);
+                total += d->entries[i].value->len;
+                r = v ? secret_data_set(out, d->entries[i].key, v) : -ENOMEM;
+                if (r < 0)
+                        return error_set(ret_error, r, "out of memory");
+        }
+        for (size_t i = 0; i < t->n_templates; i++) {
+                _cleanup_free_ char *m = NULL;
+                SecBuf *v = NULL;
+                r = template_render(t->templates[i].template_text, d, &v, &m);
+                if (r < 0)
+                        return error_set(ret_error, r, "template key \"%s\": %s", t->templates[i].key,
+                                         m ?: strerror(-r));
+                const SecBuf *replaced = secret_data_get(out, t->templates[i].key);
+                total = total - (replaced ? replaced->len : 0) + v->len;
+                r = secret_data_set(out, t->templates[i].key, v);
+                if (r < 0)
+                        return error_set(ret_error, r, "out of memory");
+                /* Stop before rendering the rest: each template may make up to 16 MiB. */
+                if (total > KUBE_SECRET_DATA_MAX)
+                        return error_set(ret_error, -EFBIG,
+                                         "the data is over Kubernetes' limit of %u bytes for a Secret once template "
+                                         "key \"%s\" is rendered",
+                                         KUBE_SECRET_DATA_MAX, t->templates[i].key);
+        }
+        *ret = TAKE_PTR(out);
         return 0;
 }
 

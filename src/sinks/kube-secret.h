@@ -21,6 +21,12 @@
 /* A key of a Secret's data: [-._a-zA-Z0-9]+, at most 253, not "." or "..". */
 bool kube_secret_key_valid(const char *key);
 
+/* The data the Secret holds when the target has templates: each template rendered from d
+ * (with d's keys); with merge_policy "merge" d's own keys too, a template key winning over a
+ * data key of the same name (as ESO's mergePolicy: Merge). The message names the template's
+ * key. */
+int kube_secret_render(const KubeTarget *t, const SecretData *d, SecretData **ret, char **ret_error);
+
 /* What the API server would refuse, said first and plainly: key names, the 1 MiB limit, the
  * keys a type requires (kubernetes.io/tls needs tls.crt and tls.key, ...). */
 int kube_secret_check(const KubeTarget *t, const SecretData *d, char **ret_error);

@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sinks/kube-secret.h"
 #include "sinks/sink-kubernetes.h"
 #include "sinks/sink.h"
 #include "util/cleanup.h"
+#include "util/template.h"
 
 static bool label_key_valid(const char *k) {
         const char *slash = strchr(k, '/');
@@ -114,6 +116,35 @@ static bool check_rollout_restart(ConfigParser *p, const config_setting_t *g, co
         return true;
 }
 
+static void template_done(const ConfigSetting *s, void *obj) {
+        erase_and_free(((KubeTemplate *) obj)->template_text);
+}
+
+/* Dumped with template_file: the text only when it is inline, or in the fingerprint, which
+ * must change when only the file's content did. */
+static void dump_nothing(ConfigDump *d, const ConfigSetting *s, const void *obj) {
+}
+
+static void dump_template(ConfigDump *d, const ConfigSetting *s, const void *obj) {
+        const KubeTemplate *t = obj;
+        if (t->template_file) {
+                config_dump_string(d, "template_file", t->template_file);
+                if (d->fingerprint)
+                        config_dump_string(d, "template", t->template_text);
+        } else if (t->template_text)
+                config_dump_string(d, "template", t->template_text);
+}
+
+/* Which of template and template_file is set, and the file's text: read_templates(); the
+ * keys and texts are checked with the secret's keys: kube_check_config(). */
+static const ConfigSetting kube_template_settings[] = {
+        { "key", CONFIG_SETTING_STRING, offsetof(KubeTemplate, key), CONFIG_SETTING_REQUIRED },
+        { "template", CONFIG_SETTING_STRING, offsetof(KubeTemplate, template_text), .dump = dump_nothing,
+          .done = template_done },
+        { "template_file", CONFIG_SETTING_STRING, offsetof(KubeTemplate, template_file), .dump = dump_template },
+        {}
+};
+
 /* Checks get the SecretConfig as parent. */
 static const ConfigSetting kube_target_settings[] = {
         { "namespace", CONFIG_SETTING_STRING, offsetof(KubeTarget, namespace), CONFIG_SETTING_REQUIRED,
@@ -132,8 +163,32 @@ static const ConfigSetting kube_target_settings[] = {
         { "annotations", CONFIG_SETTING_STRV, offsetof(KubeTarget, annotations), .check = check_annotations },
         { "rollout_restart", CONFIG_SETTING_STRV, offsetof(KubeTarget, rollout_restart),
           .check = check_rollout_restart },
+        { "templates", CONFIG_SETTING_LIST, offsetof(KubeTarget, templates),
+          .n_offset = offsetof(KubeTarget, n_templates), .size = sizeof(KubeTemplate),
+          .line_offset = offsetof(KubeTemplate, line), .group = kube_template_settings },
+        /* as ESO's target.template.mergePolicy, whose default is Replace */
+        { "merge_policy", CONFIG_SETTING_ENUM, offsetof(KubeTarget, merge_policy),
+          .from_string = merge_policy_from_string, .to_string = merge_policy_to_string, .choices = "replace, merge" },
         {}
 };
+
+static void read_templates(SecretConfig *sec, ConfigParser *p, const config_setting_t *g) {
+        const KubeTarget *k = sec->kubernetes;
+        const config_setting_t *l = config_member(g, "templates");
+
+        for (size_t i = 0; i < k->n_templates; i++) {
+                KubeTemplate *t = &k->templates[i];
+                const config_setting_t *e = config_setting_get_elem(l, (unsigned) i);
+                const config_setting_t *f = config_member(e, "template_file");
+                if (!!t->template_text == !!t->template_file)
+                        config_error(p, e, "secret '%s': a Kubernetes template needs exactly one of 'template' or "
+                                     "'template_file'", sec->name);
+                else if (t->template_file && !config_path_valid(t->template_file))
+                        config_error(p, f, "secret '%s': 'template_file' must be an absolute path", sec->name);
+                else if (t->template_file)
+                        (void) sink_read_template_file(p, f, t->template_file, &t->template_text);
+        }
+}
 
 static size_t kube_parse_config(SecretConfig *sec, ConfigParser *p, const config_setting_t *g) {
         if (!config_expect_type(p, g, CONFIG_TYPE_GROUP, "kubernetes"))
@@ -145,9 +200,34 @@ static size_t kube_parse_config(SecretConfig *sec, ConfigParser *p, const config
         config_setting_place(p, g, &k->file, &k->line);
         (void) config_settings_parse(p, g, kube_target_settings, k, sec, NULL);
         (void) config_settings_fill(kube_target_settings, k);
+        read_templates(sec, p, g);
         if (!k->name)
                 k->name = strdup(sec->name);
         return 1;
+}
+
+/* With the secret's keys known: each template's key and text. */
+static void kube_check_config(const SecretConfig *sec, ConfigParser *p, const config_setting_t *s, char *const *keys,
+                              bool keys_complete) {
+        const KubeTarget *k = sec->kubernetes;
+        const config_setting_t *l = config_member(s, "templates");
+
+        for (size_t i = 0; k && i < k->n_templates; i++) {
+                const KubeTemplate *t = &k->templates[i];
+                const config_setting_t *e = l ? config_setting_get_elem(l, (unsigned) i) : s;
+                _cleanup_free_ char *m = NULL;
+                if (!t->key)
+                        continue;
+                if (!kube_secret_key_valid(t->key))
+                        config_error(p, e, "secret '%s': template key \"%s\" cannot be a Kubernetes Secret key "
+                                     "(at most 253 of [-._a-zA-Z0-9])", sec->name, t->key);
+                for (size_t j = 0; j < i; j++)
+                        if (streq_ptr(k->templates[j].key, t->key))
+                                config_error(p, e, "secret '%s': template key \"%s\" appears twice", sec->name, t->key);
+                if (t->template_text && template_check(t->template_text, keys, keys_complete, &m) < 0)
+                        config_error(p, e, "secret '%s', Kubernetes Secret %s/%s, template key \"%s\": %s", sec->name,
+                                     k->namespace, k->name, t->key, m ?: "invalid");
+        }
 }
 
 static bool owns(const KubeTarget *k) {
@@ -315,6 +395,7 @@ const SinkVTable sink_kubernetes_vtable = {
         .setting = "kubernetes",
         .noun = "Kubernetes Secret ",
         .parse_config = kube_parse_config,
+        .check_config = kube_check_config,
         .dump_config = kube_dump_config,
         .check_all = kube_check_all,
         .done = kube_done,

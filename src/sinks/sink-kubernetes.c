@@ -509,11 +509,19 @@ int kube_sink_write(KubeSink *k, const char *secret, const KubeTarget *cfg, cons
                     void *userdata) {
         _cleanup_free_ char *error = NULL;
         _cleanup_secbuf_ SecBuf *body = NULL;
+        _cleanup_secret_data_ SecretData *rendered = NULL;
         char hash[KUBE_DATA_HASH_LEN + 1];
         Target *t = target_find(k, secret);
-        int r;
+        int r = 0;
 
-        r = kube_secret_check(cfg, d, &error);
+        /* From here on d is what the Secret holds: the hash, the body and so every later
+         * comparison and repair are of the rendered data. */
+        if (cfg->n_templates > 0) {
+                r = kube_secret_render(cfg, d, &rendered, &error);
+                d = rendered;
+        }
+        if (r >= 0)
+                r = kube_secret_check(cfg, d, &error);
         if (r >= 0)
                 r = kube_secret_data_hash(d, hash);
         if (r >= 0)

@@ -49,7 +49,8 @@ int kube_sink_new(sd_event *e, HttpContext *http, const KubeConfig *cfg, bool on
                   KubeSink **ret, char **ret_error);
 KubeSink *kube_sink_free(KubeSink *k);
 
-/* Make the target's Secret hold d (checks first: keys, size, type). cb runs once, from the
+/* Make the target's Secret hold d, or with templates what they render from d (checks first:
+ * templates, keys, size, type). cb runs once, from the
  * event loop. The sink keeps t: the caller keeps it valid until the next write or forget of
  * the same secret name. */
 int kube_sink_write(KubeSink *k, const char *secret, const KubeTarget *t, const SecretData *d, kube_write_cb cb,

@@ -109,6 +109,11 @@ extern const SinkVTable sink_kubernetes_vtable;
 /* Every sink, in the order a sync writes them; NULL-terminated. */
 extern const SinkVTable *const sink_vtables[];
 
+/* A template_file's text (file and Kubernetes targets), read at configuration time: strict
+ * modes when the parser has them, at most TEMPLATE_FILE_MAX, no NUL byte. Errors go to the
+ * parser at s. */
+int sink_read_template_file(ConfigParser *p, const config_setting_t *s, const char *path, char **ret);
+
 /* ---- the file sink's own API ---- */
 
 /* The bytes an env, json, raw or template target gets. */

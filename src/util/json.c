@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <json-c/printbuf.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/cleanup.h"
+#include "util/error.h"
 
 int json_parse_strict(const void *data, size_t len, json_object **ret) {
         if (len > INT32_MAX)
@@ -140,40 +142,108 @@ static SecBuf *value_bytes(json_object *v) {
         return b;
 }
 
+/* The next component of a property path at *p: up to an unescaped '.', with '\' taking the
+ * character after it literally. */
+static char *path_component(const char **p) {
+        const char *s = *p;
+        char *k = malloc(strlen(s) + 1), *o = k;
+        if (!k)
+                return NULL;
+        for (; *s && *s != '.'; s++)
+                *o++ = *s == '\\' && s[1] ? *++s : *s;
+        *o = 0;
+        *p = *s == '.' ? s + 1 : s;
+        return k;
+}
+
+/* An array index: decimal digits only, as gjson reads them. */
+static bool array_index(const char *k, json_object *array, size_t *ret) {
+        size_t n = strlen(k), i = 0;
+        if (n == 0 || n > 9 || strspn(k, "0123456789") != n)
+                return false;
+        i = (size_t) strtoul(k, NULL, 10);
+        if (i >= json_object_array_length(array))
+                return false;
+        *ret = i;
+        return true;
+}
+
+static int path_walk(json_object *root, const char *path, json_object **ret) {
+        json_object *cur = root;
+        const char *p = path;
+
+        /* A key that itself contains dots ("a.b") wins over the nested path a -> b, as in ESO. */
+        if (strchr(path, '.') && json_object_is_type(root, json_type_object) &&
+            json_object_object_get_ex(root, path, ret))
+                return 0;
+        while (*p) {
+                _cleanup_free_ char *k = path_component(&p);
+                json_object *next = NULL;
+                size_t i;
+                if (!k)
+                        return -ENOMEM;
+                if (json_object_is_type(cur, json_type_object)) {
+                        if (!json_object_object_get_ex(cur, k, &next))
+                                return -ENOENT;
+                } else if (json_object_is_type(cur, json_type_array) && array_index(k, cur, &i))
+                        next = json_object_array_get_idx(cur, i);
+                else
+                        return -ENOENT;
+                cur = next;
+        }
+        *ret = cur;
+        return 0;
+}
+
+int json_property_path_check(const char *path, char **ret_error) {
+        bool start = true; /* of a component */
+
+        if (!*path)
+                return error_set(ret_error, -EINVAL, "an empty path");
+        if (strchr("![{", *path))
+                return error_set(ret_error, -EINVAL, "'%c' at the start (a gjson literal or multipath) is not supported",
+                                 *path);
+        for (const char *s = path; *s; s++) {
+                if (*s == '\\') {
+                        if (!*++s)
+                                return error_set(ret_error, -EINVAL, "a '\\' at the end escapes nothing");
+                        start = false;
+                } else if (*s == '.') {
+                        if (start)
+                                return error_set(ret_error, -EINVAL, "an empty component (a leading, trailing or double '.')");
+                        start = true;
+                } else if (strchr("*?|", *s))
+                        return error_set(ret_error, -EINVAL,
+                                         "'%c' (a gjson wildcard or pipe) is not supported; write '\\%c' for the character itself",
+                                         *s, *s);
+                else if (start && strchr("#@", *s))
+                        return error_set(ret_error, -EINVAL,
+                                         "a component starting with '%c' (a gjson query or modifier) is not supported; "
+                                         "write '\\%c' for the character itself",
+                                         *s, *s);
+                else
+                        start = false;
+        }
+        if (start)
+                return error_set(ret_error, -EINVAL, "an empty component (a leading, trailing or double '.')");
+        return 0;
+}
+
 int json_secret_property(const SecBuf *doc, const char *path, SecBuf **ret) {
-        json_object *root = NULL, *cur;
+        json_object *root = NULL, *v = NULL;
         int r = json_parse_strict(doc->data, doc->len, &root);
         if (r < 0)
                 return -EBADMSG;
-        if (!json_object_is_type(root, json_type_object)) {
+        if (!json_object_is_type(root, json_type_object) && !json_object_is_type(root, json_type_array)) {
                 json_put_wiped(root);
                 return -EBADMSG;
         }
-        cur = root;
-        /* A key that itself contains dots ("a.b") wins over the nested path a -> b. */
-        if (!json_object_object_get_ex(root, path, &cur)) {
-                cur = root;
-                const char *p = path;
-                while (*p) {
-                        size_t n = strcspn(p, ".");
-                        _cleanup_free_ char *k = strndup(p, n);
-                        json_object *next;
-                        if (!k) {
-                                json_put_wiped(root);
-                                return -ENOMEM;
-                        }
-                        if (!json_object_is_type(cur, json_type_object) || !json_object_object_get_ex(cur, k, &next)) {
-                                json_put_wiped(root);
-                                return -ENOENT;
-                        }
-                        cur = next;
-                        p += n;
-                        if (*p == '.')
-                                p++;
-                }
-        }
-        SecBuf *b = value_bytes(cur);
+        r = path_walk(root, path, &v);
+        /* null gives an empty value, as gjson's String() does in ESO. */
+        SecBuf *b = r < 0 ? NULL : json_object_is_type(v, json_type_null) ? secbuf_new(0) : value_bytes(v);
         json_put_wiped(root);
+        if (r < 0)
+                return r;
         if (!b)
                 return -ENOMEM;
         *ret = b;

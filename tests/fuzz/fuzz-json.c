@@ -16,6 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         v = NULL;
         if (json_secret_property(doc, "db.credentials.password", &v) >= 0)
                 secbuf_free(v);
+        v = NULL;
+        if (json_secret_property(doc, "hosts.1.a\\.b", &v) >= 0)
+                secbuf_free(v);
         SecretData *d = secret_data_new();
         if (d)
                 json_secret_extract(doc, d);

@@ -154,6 +154,30 @@ try:
     check(n.get("secretsmanager.BatchGetSecretValue") == 1 and n.get("secretsmanager.GetSecretValue") == 3,
           f"8 unpinned ids in one BatchGetSecretValue, 3 pinned versions alone ({n})")
 
+    # --- static keys with the key id in a file too (ESO keeps both in a Secret): read at each use
+    id_file = s.p("batcher.id")
+    with open(id_file, "w") as f:
+        f.write(batcher[0] + "\n")
+    os.chmod(id_file, 0o600)
+    id_auth = f'method = "static"; access_key_id_file = "{id_file}"; secret_access_key_file = "{batcher_key_file}";'
+    conf = config(id_auth, chimera_entries())
+    r, n = once(conf)
+    check(r.returncode == 0, f"static with access_key_id_file: --once exits 0 ({r.stderr[-400:] if r.returncode else ''})")
+    chimera_ok("static with access_key_id_file")
+    with open(id_file, "w") as f:
+        f.write(reader[0] + "\n")  # another user's id: the key no longer matches it
+    r, n = once(conf)
+    check(r.returncode == 1 and "auth-failed" in r.stderr, "the key id is the file's: another user's id there is refused")
+    os.unlink(id_file)
+    r, n = once(conf)
+    check(r.returncode == 1 and f"cannot read the access key id file {id_file}" in r.stderr,
+          f"a missing id file is a sync failure naming it ({r.stderr[-300:]})")
+    both = config(f'method = "static"; access_key_id = "{batcher[0]}"; access_key_id_file = "{id_file}"; '
+                  f'secret_access_key_file = "{batcher_key_file}";', chimera_entries(), name="both.conf")
+    r = run(["-c", both, "--check-config"])
+    check(r.returncode == 2 and f"{both}:4: store 'aws': method static takes one of 'access_key_id' and "
+          "'access_key_id_file'" in r.stderr, f"both access_key_id and access_key_id_file: FILE:LINE error ({r.stderr.strip()})")
+
     # --- shared file, least privilege: batch denied -> GetSecretValue each; a denied secret
     ini = cred("credentials", f"[default]\naws_access_key_id = AKIAOTHEROTHEROTHER1\naws_secret_access_key = nope\n\n"
                               f"[profile chimera]\naws_access_key_id = {reader[0]}\naws_secret_access_key = {reader[1]}\n")

@@ -223,6 +223,16 @@ try:
     r = once(config('method = "managed-identity"; client_id = "mi-user"; imds_endpoint = "%s";' % az.imds_url,
                     chimera_entries()))
     check(r.returncode == 0 and az.token_requests == [("managed_identity", "mi-user")], "managed-identity: user-assigned")
+    mi_file = cred("mi-client-id", "mi-user")
+    NEVER.remove("mi-user")
+    r = once(config('method = "managed-identity"; client_id_file = "%s"; imds_endpoint = "%s";' % (mi_file, az.imds_url),
+                    chimera_entries()))
+    check(r.returncode == 0 and az.token_requests == [("managed_identity", "mi-user")],
+          "managed-identity: the user-assigned identity's client_id from client_id_file")
+    r = run(["-c", config('method = "managed-identity"; client_id = "mi-user"; client_id_file = "%s";' % mi_file, [],
+                          name="both.conf"), "--check-config"])
+    check(r.returncode == 2 and "both.conf:" in r.stderr and "set 'client_id' or 'client_id_file', not both" in r.stderr,
+          "client_id and client_id_file together: a FILE:LINE error (%s)" % r.stderr.strip()[-200:])
     r = once(config('method = "managed-identity"; client_id = "mi-nobody"; imds_endpoint = "%s";' % az.imds_url,
                     chimera_entries()))
     check(r.returncode != 0 and "Identity not found" in r.stderr, "managed-identity: an unknown identity is reported")

@@ -127,6 +127,35 @@ try:
           "missing property: exit 1, property named")
     check("not-json" in r.stderr and "not a JSON object" in r.stderr, "non-JSON value with property: clear error")
 
+    # property paths as ESO's gjson reads them: array indexes, an escaped dot, non-string leaves
+    data = dict(CHIMERA)
+    data["chimera/cluster"] = json.dumps({"hosts": [{"name": "db-0", "port": 5432}, {"name": "db-1", "tls": True}],
+                                          "fav.movie": "top", "fav": {"movie": "nested"},
+                                          "cfg": {"a.b": "escaped", "a": {"b": "deep"}, "none": None}})
+    paths = [("h0", "hosts.0.name", "db-0"), ("h1", "hosts.1.name", "db-1"), ("port", "hosts.0.port", "5432"),
+             ("tls", "hosts.1.tls", "true"), ("h1obj", "hosts.1", '{"name":"db-1","tls":true}'),
+             ("lit", "fav.movie", "top"), ("esc", "cfg.a\\\\.b", "escaped"), ("deep", "cfg.a.b", "deep"),
+             ("none", "cfg.none", "")]
+    entries = ", ".join('{ secret_key = "%s"; remote_ref = { key = "chimera/cluster"; property = "%s"; }; }' % (k, pth)
+                        for k, pth, _ in paths)
+    paths_secret = """, { name = "paths"; store = "demo"; data = ( %s );
+      files = ( { path = "%s/paths.json"; format = "json"; } ); }""" % (entries, out)
+    conf = s.write_config(chimera_config(paths_secret, store=fake_store(data=data)))
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 0, f"property paths with array indexes sync (exit {r.returncode}: {r.stderr[-300:]})")
+    if os.path.exists(f"{out}/paths.json"):
+        with open(f"{out}/paths.json") as f:
+            got = json.load(f)
+        for k, pth, want in paths:
+            check(got.get(k) == want, f"property '{pth}' gives {want!r} (got {got.get(k)!r})")
+    past_end = paths_secret.replace("hosts.0.name", "hosts.2.name")
+    r = run(["-c", s.write_config(chimera_config(past_end, store=fake_store(data=data))), "--once"])
+    check(r.returncode == 1 and "'hosts.2.name'" in r.stderr, "an index past the array's end: sync failure naming it")
+    wildcard = paths_secret.replace("hosts.0.name", "hosts.#.name")
+    r = run(["-c", s.write_config(chimera_config(wildcard, store=fake_store(data=data))), "--check-config"])
+    check(r.returncode == 2 and "hosts.#.name" in r.stderr and "gjson query" in r.stderr and ":" in r.stderr.split()[0],
+          f"a gjson query in property: FILE:LINE configuration error ({r.stderr.strip()[:200]})")
+
     # a store that cannot be reached fails the sync, not the configuration
     tok = s.p("token")
     with open(tok, "w") as f:

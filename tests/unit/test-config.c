@@ -330,6 +330,13 @@ START_TEST(test_complete) {
         assert_strv(s->kubernetes->annotations, (const char *const[]) { "example.com/owner=team a" }, 1);
         assert_strv(s->kubernetes->rollout_restart,
                     (const char *const[]) { "deployment/agent", "statefulset/db", "daemonset/node-agent" }, 3);
+        ck_assert_uint_eq(s->kubernetes->n_templates, 2);
+        ck_assert_str_eq(s->kubernetes->templates[0].key, "DATABASE_URL");
+        ck_assert_str_eq(s->kubernetes->templates[0].template_text, "postgres://chimera:{{ password }}@postgres/chimera");
+        ck_assert_str_eq(s->kubernetes->templates[1].key, "pgpass");
+        ck_assert_str_eq(s->kubernetes->templates[1].template_text, "*:*:*:chimera:{{ password }}\n");
+        ck_assert_ptr_null(s->kubernetes->templates[1].template_file);
+        ck_assert_int_eq(s->kubernetes->merge_policy, MERGE_POLICY_MERGE);
         ck_assert_uint_eq(s->n_files, 1);
         t = &s->files[0];
         ck_assert_str_eq(t->path, "/etc/chimera/postgres.env");
@@ -356,6 +363,8 @@ START_TEST(test_complete) {
         ck_assert_int_eq(s->kubernetes->creation_policy, CREATION_OWNER);
         ck_assert_int_eq(s->kubernetes->deletion_policy, DELETION_RETAIN);
         ck_assert_uint_eq(strv_length(s->kubernetes->labels), 0);
+        ck_assert_uint_eq(s->kubernetes->n_templates, 0);
+        ck_assert_int_eq(s->kubernetes->merge_policy, MERGE_POLICY_REPLACE);
         ck_assert_uint_eq(s->n_files, 5);
         t = s->files;
         ck_assert_int_eq(t[0].format, FILE_FORMAT_JSON);

@@ -87,7 +87,7 @@ START_TEST(test_non_string_values) {
         assert_property(doc, "f", "1.5");
         assert_property(doc, "t", "true");
         assert_property(doc, "no", "false");
-        assert_property(doc, "z", "null");
+        assert_property(doc, "z", ""); /* as gjson's String() gives it in ESO */
         assert_property(doc, "o", "{\"a\":1,\"b\":[1,\"two\",{}],\"c\":\"x/y\"}");
         assert_property(doc, "o.b", "[1,\"two\",{}]");
         assert_property(doc, "arr", "[]");
@@ -112,7 +112,6 @@ START_TEST(test_bad_documents) {
                 "",
                 "   ",
                 "not json",
-                "[\"a\",\"b\"]",
                 "\"a string\"",
                 "42",
                 "null",
@@ -130,6 +129,61 @@ START_TEST(test_bad_documents) {
         /* Bytes after the document are garbage, a NUL byte too. */
         assert_property_fails_n("{\"a\":\"b\"}\0", 10, "a", -EBADMSG);
         assert_property_fails_n("{\"a\":\"b\"}\n\0\n", 12, "a", -EBADMSG);
+}
+END_TEST
+
+START_TEST(test_array_index) {
+        const char *doc = "{\"hosts\":[{\"name\":\"db-0\",\"port\":5432},{\"name\":\"db-1\",\"tags\":[\"a\",\"b\"]}],"
+                          "\"m\":{\"0\":\"zero-key\"},\"e\":[]}";
+
+        assert_property(doc, "hosts.0.name", "db-0");
+        assert_property(doc, "hosts.1.name", "db-1");
+        assert_property(doc, "hosts.0.port", "5432");
+        assert_property(doc, "hosts.1.tags.1", "b");
+        assert_property(doc, "hosts.0", "{\"name\":\"db-0\",\"port\":5432}");
+        assert_property(doc, "m.0", "zero-key"); /* in an object, digits are a key */
+        assert_property(doc, "hosts.00.name", "db-0"); /* as gjson reads the index */
+        assert_property_fails(doc, "hosts.2.name", -ENOENT);
+        assert_property_fails(doc, "hosts.-1.name", -ENOENT);
+        assert_property_fails(doc, "hosts.name", -ENOENT);
+        assert_property_fails(doc, "hosts.1x", -ENOENT);
+        assert_property_fails(doc, "e.0", -ENOENT);
+        assert_property_fails(doc, "hosts.99999999999999999999", -ENOENT);
+        /* A document that is an array is indexed too. */
+        assert_property("[\"a\",{\"b\":\"c\"}]", "1.b", "c");
+        assert_property("[\"a\",\"b\"]", "0", "a");
+        assert_property_fails("[\"a\",\"b\"]", "a", -ENOENT);
+}
+END_TEST
+
+START_TEST(test_escaped_dots) {
+        const char *doc = "{\"fav.movie\":\"top\",\"fav\":{\"movie\":\"nested\"},"
+                          "\"cfg\":{\"a.b\":\"escaped\",\"a\":{\"b\":\"deep\"}},\"back\\\\slash\":\"bs\"}";
+
+        /* The whole path as one top-level key wins, as ESO looks it up first. */
+        assert_property(doc, "fav.movie", "top");
+        assert_property(doc, "fav\\.movie", "top");
+        assert_property(doc, "cfg.a.b", "deep");
+        assert_property(doc, "cfg.a\\.b", "escaped");
+        assert_property(doc, "back\\\\slash", "bs");
+}
+END_TEST
+
+START_TEST(test_path_check) {
+        static const char *const good[] = { "a", "db.password", "hosts.0.name", "fav\\.movie", "a\\*b", "key#1",
+                                            "x.y@z", "\\#count", "a-b_c.d" };
+        static const char *const bad[] = { "", ".a", "a.", "a..b", "a\\", "a*", "h?sts", "a|b", "hosts.#",
+                                           "hosts.#(name==x)", "a.@reverse", "!true", "[a,b]", "{a}" };
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                _cleanup_free_ char *m = NULL;
+                ck_assert_msg(json_property_path_check(good[i], &m) == 0, "'%s' refused: %s", good[i], m);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *m = NULL;
+                ck_assert_msg(json_property_path_check(bad[i], &m) == -EINVAL, "'%s' accepted", bad[i]);
+                ck_assert_ptr_nonnull(m);
+        }
 }
 END_TEST
 
@@ -210,6 +264,9 @@ static Suite *json_suite(void) {
         tcase_add_test(tc, test_non_string_values);
         tcase_add_test(tc, test_escapes_and_utf8);
         tcase_add_test(tc, test_bad_documents);
+        tcase_add_test(tc, test_array_index);
+        tcase_add_test(tc, test_escaped_dots);
+        tcase_add_test(tc, test_path_check);
         tcase_add_test(tc, test_depth_limit);
         tcase_add_test(tc, test_extract);
         tcase_add_test(tc, test_extract_bad);

@@ -115,6 +115,94 @@ START_TEST(test_check_size) {
 }
 END_TEST
 
+static void assert_value(const SecretData *d, const char *key, const char *expected) {
+        const SecBuf *v = secret_data_get(d, key);
+        ck_assert_msg(v != NULL, "no key %s", key);
+        ck_assert_uint_eq(v->len, strlen(expected));
+        ck_assert(memcmp(v->data, expected, v->len) == 0);
+}
+
+/* replace: only the template keys; merge: the data's keys too, a template key winning. */
+START_TEST(test_render) {
+        _cleanup_secret_data_ SecretData *d = data((const char *[]) { "password", "pw\"1", "user", "chimera", NULL });
+        KubeTemplate tmpl[] = {
+                { .key = (char *) "DATABASE_URL", .template_text = (char *) "postgres://{{ user }}:{{password}}@db/x" },
+                { .key = (char *) "user", .template_text = (char *) "{{ user | base64 }}" },
+                { .key = (char *) "cfg.json", .template_text = (char *) "{\"p\":{{ password | json }}}" },
+        };
+        KubeTarget t = target(CREATION_OWNER, "Opaque");
+        t.templates = tmpl;
+        t.n_templates = ELEMENTSOF(tmpl);
+
+        {
+                _cleanup_secret_data_ SecretData *out = NULL;
+                ck_assert_int_eq(kube_secret_render(&t, d, &out, NULL), 0);
+                ck_assert_uint_eq(out->n, 3);
+                assert_value(out, "DATABASE_URL", "postgres://chimera:pw\"1@db/x");
+                assert_value(out, "user", "Y2hpbWVyYQ==");
+                assert_value(out, "cfg.json", "{\"p\":\"pw\\\"1\"}");
+                ck_assert_ptr_null(secret_data_get(out, "password"));
+        }
+        t.merge_policy = MERGE_POLICY_MERGE;
+        {
+                _cleanup_secret_data_ SecretData *out = NULL;
+                ck_assert_int_eq(kube_secret_render(&t, d, &out, NULL), 0);
+                ck_assert_uint_eq(out->n, 4);
+                assert_value(out, "password", "pw\"1");
+                assert_value(out, "user", "Y2hpbWVyYQ=="); /* the template's, not the data's */
+                assert_value(out, "DATABASE_URL", "postgres://chimera:pw\"1@db/x");
+        }
+        /* The data itself is left as it was. */
+        assert_value(d, "user", "chimera");
+}
+END_TEST
+
+START_TEST(test_render_unknown_key) {
+        _cleanup_secret_data_ SecretData *d = data((const char *[]) { "password", "s3cr3t", NULL });
+        _cleanup_secret_data_ SecretData *out = NULL;
+        _cleanup_free_ char *m = NULL;
+        KubeTemplate tmpl[] = { { .key = (char *) "DATABASE_URL", .template_text = (char *) "x\n{{ pasword }}" } };
+        KubeTarget t = target(CREATION_OWNER, "Opaque");
+        t.templates = tmpl;
+        t.n_templates = 1;
+
+        ck_assert_int_eq(kube_secret_render(&t, d, &out, &m), -ENOENT);
+        ck_assert_ptr_null(out);
+        ck_assert_str_eq(m, "template key \"DATABASE_URL\": template line 2: unknown key 'pasword'");
+}
+END_TEST
+
+/* The 1 MiB limit is of what the Secret holds: a template replacing a data key of the same
+ * name does not count twice; rendering stops at the first template past the limit. */
+START_TEST(test_render_size) {
+        _cleanup_free_ char *big = malloc(600 * 1024 + 1);
+        ck_assert_ptr_nonnull(big);
+        memset(big, 'x', 600 * 1024);
+        big[600 * 1024] = 0;
+        _cleanup_secret_data_ SecretData *d = data((const char *[]) { "big", big, NULL });
+        KubeTemplate tmpl[] = { { .key = (char *) "big", .template_text = (char *) "{{ big }}" },
+                                { .key = (char *) "copy", .template_text = (char *) "{{ big }}" } };
+        KubeTarget t = target(CREATION_OWNER, "Opaque");
+        t.templates = tmpl;
+        t.n_templates = 1;
+        t.merge_policy = MERGE_POLICY_MERGE;
+
+        {
+                _cleanup_secret_data_ SecretData *out = NULL;
+                ck_assert_int_eq(kube_secret_render(&t, d, &out, NULL), 0);
+                ck_assert_int_eq(kube_secret_check(&t, out, NULL), 0);
+        }
+        t.n_templates = 2;
+        {
+                _cleanup_secret_data_ SecretData *out = NULL;
+                _cleanup_free_ char *m = NULL;
+                ck_assert_int_eq(kube_secret_render(&t, d, &out, &m), -EFBIG);
+                ck_assert_str_eq(m, "the data is over Kubernetes' limit of 1048576 bytes for a Secret once template "
+                                    "key \"copy\" is rendered");
+        }
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("kube-secret");
         TCase *tc = tcase_create("core");
@@ -123,6 +211,9 @@ int main(void) {
         tcase_add_test(tc, test_apply_body_merge);
         tcase_add_test(tc, test_check);
         tcase_add_test(tc, test_check_size);
+        tcase_add_test(tc, test_render);
+        tcase_add_test(tc, test_render_unknown_key);
+        tcase_add_test(tc, test_render_size);
         suite_add_tcase(s, tc);
         SRunner *sr = srunner_create(s);
         srunner_run_all(sr, CK_NORMAL);
