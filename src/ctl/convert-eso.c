@@ -58,8 +58,14 @@ static int go_duration(const char *s, uint64_t *ret_usec) {
         return 0;
 }
 
+/* What our property paths take of gjson's: keys, indexes, and \. for a dot in a key. */
 static bool gjson_path_plain(const char *s) {
-        return !strpbrk(s, "*?#|@\\!=<>%") && s[0] != '.' && s[strlen(s) - 1] != '.' && !strstr(s, "..");
+        for (const char *p = s; *p; p++)
+                if (*p == '\\' && p[1])
+                        p++;
+                else if (strchr("*?#|@!=<>%{}[],", *p))
+                        return false;
+        return s[0] != '.' && s[strlen(s) - 1] != '.' && !strstr(s, "..");
 }
 
 /* remoteRef / extract: key, property, version (and the strategies, when they change nothing). */
@@ -85,8 +91,8 @@ static void put_remote_ref(Conv *c, const Object *o, const Field *r, const char 
         if (property && !*property)
                 property = NULL;
         if (property && !gjson_path_plain(property)) {
-                eso_fail(c, o, &prop, "\"%s\": only plain paths (a.b, hosts.0.name) have an equivalent, no gjson "
-                                  "queries, wildcards or escapes",
+                eso_fail(c, o, &prop, "\"%s\": only plain paths (a.b, hosts.0.name, a\\.b) have an "
+                                  "equivalent, no gjson queries, wildcards or modifiers",
                      property);
                 property = NULL;
         }
