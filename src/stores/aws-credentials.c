@@ -122,7 +122,7 @@ static void finish(AwsCredProvider *p, int error, const char *message, AwsCreden
 
 static void failf(AwsCredProvider *p, int error, const char *fmt, ...) _printf_(3, 4);
 static void failf(AwsCredProvider *p, int error, const char *fmt, ...) {
-        char msg[768];
+        char msg[1200];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);

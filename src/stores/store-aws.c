@@ -594,7 +594,7 @@ static void on_creds(int error, const char *message, const AwsCredentials *creds
                      void *userdata) {
         AwsCall *c = userdata;
         AwsStore *a = c->a;
-        char msg[1024];
+        char msg[1400];
 
         if (error < 0) {
                 snprintf(msg, sizeof(msg), "no AWS credentials (method %s): %s", aws_auth_names[a->auth.method], message);

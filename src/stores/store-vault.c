@@ -368,7 +368,7 @@ static void read_send(VaultRead *r);
 
 static void auth_failed(VaultStore *v, int error, const char *fmt, ...) _printf_(3, 4);
 static void auth_failed(VaultStore *v, int error, const char *fmt, ...) {
-        char msg[512];
+        char msg[1200];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
