@@ -43,7 +43,7 @@ struct KubeTokenSource {
         char **audiences;
         SecBuf *token;
         uint64_t refresh_at, usable_until; /* CLOCK_BOOTTIME usec: timers must count suspend too */
-        int64_t requested_at;              /* wall clock, of the request in flight */
+        uint64_t requested_at;             /* CLOCK_REALTIME usec, of the request in flight */
         uint64_t requested_boot;
         unsigned failures;
         KubeCall *call;
@@ -241,10 +241,9 @@ static void on_answer(const KubeResponse *r, void *userdata) {
                 return;
         }
         /* The lifetime the server granted, on our clock: from when we asked to when it ends. */
-        int64_t life = exp - s->requested_at;
-        if (life <= 0)
-                life = KUBE_TOKEN_EXPIRATION_SEC; /* the clocks disagree: what we asked for */
-        uint64_t life_usec = (uint64_t) life * USEC_PER_SEC;
+        uint64_t life_usec = KUBE_TOKEN_EXPIRATION_SEC * USEC_PER_SEC; /* the clocks disagree: what we asked for */
+        if (exp > 0 && (uint64_t) exp * USEC_PER_SEC > s->requested_at)
+                life_usec = (uint64_t) exp * USEC_PER_SEC - s->requested_at;
         secbuf_free(s->token);
         s->token = token;
         s->failures = 0;
@@ -305,7 +304,9 @@ static void request_start(KubeTokenSource *s) {
                 fail(s, r, "out of memory");
                 return;
         }
-        s->requested_at = (int64_t) time(NULL);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s->requested_at = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000U;
         s->requested_boot = boot_now(s);
         KubeRequest req = { .method = "POST", .path = path, .content_type = "application/json", .body = body };
         r = kube_request(c, &req, on_answer, s, &s->call);
