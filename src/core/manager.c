@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/monitor.h"
 #include "core/schedule.h"
+#include "kube/kube-token.h"
 #include "util/secret-data.h"
 #include "sinks/sink.h"
 #include "stores/store.h"
@@ -93,6 +94,7 @@ struct Manager {
         int cli_log_level;
         StoreContext store_ctx;
         HttpContext *http;
+        KubeTokens *kube_tokens; /* service-account tokens for the stores started last */
 
         SecretState **states; /* parallel to config->secrets */
         size_t n_states;
@@ -928,6 +930,12 @@ static void manager_maybe_exit(Manager *m) {
 
 static int start_stores(Manager *m, Config *c) {
         int ret = 0;
+        /* Stores started now request service-account tokens with c's kubernetes group (the
+         * connection is resolved at the first request); running ones keep theirs. */
+        m->kube_tokens = kube_tokens_unref(m->kube_tokens);
+        if (kube_tokens_new(m->event, m->http, c->kubernetes.kubeconfig, &m->kube_tokens) < 0)
+                m->kube_tokens = NULL;
+        m->store_ctx.kube_tokens = m->kube_tokens;
         for (size_t i = 0; i < c->n_stores; i++) {
                 int r = store_start(c->stores[i], &m->store_ctx);
                 if (r < 0) {
@@ -1305,6 +1313,7 @@ Manager *manager_free(Manager *m) {
         free(m->sinks);
         config_free(m->config); /* stops the stores: before the HTTP context goes */
         m->config = NULL;
+        kube_tokens_unref(m->kube_tokens);
         http_context_free(m->http);
         sd_event_unref(m->event);
         free(m->config_path);

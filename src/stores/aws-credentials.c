@@ -52,6 +52,8 @@ typedef enum Step { STEP_NONE, STEP_WEB_IDENTITY, STEP_IMDS_TOKEN, STEP_IMDS_ROL
 struct AwsCredProvider {
         const AwsAuthConfig *cfg;
         HttpPool *pool;
+        KubeTokenSource *sa;
+        KubeTokenWait *sa_wait;
         char *region;
         char *sts_url;
         AwsCredentials cached;
@@ -120,7 +122,7 @@ static void finish(AwsCredProvider *p, int error, const char *message, AwsCreden
 
 static void failf(AwsCredProvider *p, int error, const char *fmt, ...) _printf_(3, 4);
 static void failf(AwsCredProvider *p, int error, const char *fmt, ...) {
-        char msg[768];
+        char msg[1200];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -312,6 +314,8 @@ static void on_sts(const HttpResponse *resp, void *userdata) {
                 return;
         }
         if (resp->status != 200) {
+                if (p->step == STEP_WEB_IDENTITY && p->sa && (resp->status == 400 || resp->status == 403))
+                        kube_token_invalidate(p->sa); /* the next attempt presents a new one */
                 aws_error_parse(resp, code, msg);
                 aws_clock_skew_text(resp, skew, sizeof(skew));
                 failf(p, resp->status == 403 || resp->status == 400 ? -EACCES : -EIO,
@@ -329,7 +333,8 @@ static void on_sts(const HttpResponse *resp, void *userdata) {
         if (p->step == STEP_ASSUME_ROLE)
                 snprintf(p->source + l, sizeof(p->source) - l, ", then role %s (STS AssumeRole)", role);
         else
-                snprintf(p->source, sizeof(p->source), "web identity token for role %s (STS AssumeRoleWithWebIdentity)", role);
+                snprintf(p->source, sizeof(p->source), "web identity token%s%s for role %s (STS AssumeRoleWithWebIdentity)",
+                         p->sa ? " of service account " : "", p->sa ? kube_token_source_name(p->sa) : "", role);
         if (p->step == STEP_WEB_IDENTITY && p->cfg->assume_role_arn) {
                 p->base = c;
                 assume_role_start(p);
@@ -347,18 +352,10 @@ static void sts_send(AwsCredProvider *p, const SecBuf *body, const AwsCredential
                 failf(p, r, "cannot send the STS request: %s", strerror(-r));
 }
 
-static void web_identity_start(AwsCredProvider *p) {
-        const char *role = p->cfg->role_arn ? p->cfg->role_arn : env("AWS_ROLE_ARN");
-        const char *file = p->cfg->token_file ? p->cfg->token_file : env("AWS_WEB_IDENTITY_TOKEN_FILE");
+static void web_identity_send(AwsCredProvider *p, const char *role, const SecBuf *token) {
         const char *session = env("AWS_ROLE_SESSION_NAME") ? env("AWS_ROLE_SESSION_NAME") : "secretsyncd";
-        _cleanup_secbuf_ SecBuf *token = NULL, *body = secbuf_new(2048);
+        _cleanup_secbuf_ SecBuf *body = secbuf_new(2048);
 
-        if (!role || !file) {
-                failf(p, -ENOKEY, "web identity: no role ARN and token file (set role_arn and token_file, or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)");
-                return;
-        }
-        if (read_file(p, file, "web identity token file", &token) < 0)
-                return;
         if (!body || url_form_append_str(body, "Action", "AssumeRoleWithWebIdentity") < 0 ||
             url_form_append_str(body, "Version", STS_VERSION) < 0 || url_form_append_str(body, "RoleArn", role) < 0 ||
             url_form_append_str(body, "RoleSessionName", session) < 0 ||
@@ -369,6 +366,37 @@ static void web_identity_start(AwsCredProvider *p) {
         }
         p->step = STEP_WEB_IDENTITY;
         sts_send(p, body, NULL); /* unsigned: the token is the proof */
+}
+
+static void on_sa_token(int error, const char *message, const SecBuf *token, void *userdata) {
+        AwsCredProvider *p = userdata;
+        p->sa_wait = NULL;
+        if (error < 0) {
+                failf(p, error, "web identity: %s", message);
+                return;
+        }
+        web_identity_send(p, p->cfg->role_arn ? p->cfg->role_arn : env("AWS_ROLE_ARN"), token);
+}
+
+static void web_identity_start(AwsCredProvider *p) {
+        const char *role = p->cfg->role_arn ? p->cfg->role_arn : env("AWS_ROLE_ARN");
+        const char *file = p->cfg->token_file ? p->cfg->token_file : env("AWS_WEB_IDENTITY_TOKEN_FILE");
+        _cleanup_secbuf_ SecBuf *token = NULL;
+
+        if (!role || (!file && !p->sa)) {
+                failf(p, -ENOKEY, "web identity: no role ARN and token file (set role_arn and token_file, or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE)");
+                return;
+        }
+        if (p->sa) {
+                p->step = STEP_WEB_IDENTITY;
+                int r = kube_token_get(p->sa, on_sa_token, p, &p->sa_wait);
+                if (r < 0)
+                        failf(p, r, "web identity: cannot request the service account token: %s", strerror(-r));
+                return;
+        }
+        if (read_file(p, file, "web identity token file", &token) < 0)
+                return;
+        web_identity_send(p, role, token);
 }
 
 static void assume_role_start(AwsCredProvider *p) {
@@ -613,13 +641,14 @@ static void acquire(AwsCredProvider *p) {
 
 /* --------------------------------------------------------------- public ---- */
 
-int aws_credentials_new(const AwsAuthConfig *cfg, HttpPool *pool, const char *region, const char *sts_url,
-                        AwsCredProvider **ret) {
+int aws_credentials_new(const AwsAuthConfig *cfg, HttpPool *pool, KubeTokenSource *sa, const char *region,
+                        const char *sts_url, AwsCredProvider **ret) {
         AwsCredProvider *p = calloc(1, sizeof(AwsCredProvider));
         if (!p)
                 return -ENOMEM;
         p->cfg = cfg;
         p->pool = pool;
+        p->sa = sa;
         p->waiters_tail = &p->waiters;
         p->region = strdup(region);
         p->sts_url = strdup(sts_url);
@@ -636,6 +665,7 @@ AwsCredProvider *aws_credentials_free(AwsCredProvider *p) {
                 return NULL;
         if (p->call)
                 http_call_cancel(p->call);
+        kube_token_wait_cancel(p->sa_wait);
         while (p->waiters) {
                 Waiter *w = p->waiters;
                 p->waiters = w->next;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "kube/kube-token.h"
 #include "util/http.h"
 #include "util/secbuf.h"
 
@@ -36,6 +37,7 @@ typedef struct AwsAuthConfig {
         char *profile;          /* NULL: AWS_PROFILE, else "default" */
         char *role_arn;         /* web-identity; NULL: AWS_ROLE_ARN */
         char *token_file;       /* web-identity; NULL: AWS_WEB_IDENTITY_TOKEN_FILE */
+        ServiceAccountRef *service_account; /* web-identity: instead of token_file, TokenRequest */
         char *assume_role_arn;  /* NULL: no assume_role */
         char *external_id;
         char *session_name;
@@ -57,8 +59,9 @@ typedef struct AwsCredProvider AwsCredProvider;
 typedef void (*aws_credentials_cb)(int error, const char *message, const AwsCredentials *creds, bool fresh,
                                    const char *source, void *userdata);
 
-int aws_credentials_new(const AwsAuthConfig *cfg, HttpPool *pool, const char *region, const char *sts_url,
-                        AwsCredProvider **ret);
+/* sa: the web identity token's source when cfg->service_account is set (borrowed). */
+int aws_credentials_new(const AwsAuthConfig *cfg, HttpPool *pool, KubeTokenSource *sa, const char *region,
+                        const char *sts_url, AwsCredProvider **ret);
 AwsCredProvider *aws_credentials_free(AwsCredProvider *p); /* waiters are dropped, not called */
 
 /* Credentials now (cached, re-read or obtained). cb may run before this returns (cached or

@@ -48,6 +48,7 @@ typedef struct AwsStore {
         StoreContext ctx;
         HttpPool *pool;
         AwsCredProvider *creds;
+        KubeTokenSource *sa_tokens; /* web identity from a service account */
         char *sm_url;  /* resolved endpoints */
         char *sts_url;
         char *sign_region;
@@ -95,9 +96,11 @@ static int aws_parse_config(Store *s, ConfigParser *p, const config_setting_t *g
         static const char *const method_keys[_AWS_AUTH_MAX][5] = {
                 [AWS_AUTH_STATIC] = { "access_key_id", "access_key_id_file", "secret_access_key_file", "session_token_file" },
                 [AWS_AUTH_SHARED_FILE] = { "credentials_file", "profile" },
-                [AWS_AUTH_WEB_IDENTITY] = { "role_arn", "token_file" },
+                [AWS_AUTH_WEB_IDENTITY] = { "role_arn", "token_file", "service_account" },
         };
         static const char *const ar_keys[] = { "role_arn", "external_id", "session_name", NULL };
+        /* What STS expects of an identity token (EKS IRSA's audience). */
+        static const char *const sa_audiences[] = { "sts.amazonaws.com", NULL };
         AwsStore *a = (AwsStore *) s;
         AwsAuthConfig *au = &a->auth;
 
@@ -147,10 +150,15 @@ static int aws_parse_config(Store *s, ConfigParser *p, const config_setting_t *g
         case AWS_AUTH_WEB_IDENTITY:
                 config_get_string(p, ag, "role_arn", false, &au->role_arn);
                 config_get_credential_file(p, ag, "token_file", false, &au->token_file);
-                if ((!au->role_arn && !getenv("AWS_ROLE_ARN")) || (!au->token_file && !getenv("AWS_WEB_IDENTITY_TOKEN_FILE")))
+                store_parse_service_account(p, s, ag, sa_audiences, &au->service_account);
+                if (au->token_file && au->service_account)
+                        config_error(p, config_setting_get_member(ag, "service_account"),
+                                     "store '%s': set 'token_file' or 'service_account', not both", s->name);
+                else if ((!au->role_arn && !getenv("AWS_ROLE_ARN")) ||
+                         (!au->token_file && !au->service_account && !getenv("AWS_WEB_IDENTITY_TOKEN_FILE")))
                         config_error(p, ag,
-                                     "store '%s': method web-identity needs 'role_arn' and 'token_file' (or AWS_ROLE_ARN and "
-                                     "AWS_WEB_IDENTITY_TOKEN_FILE in the daemon's environment)",
+                                     "store '%s': method web-identity needs 'role_arn' and 'token_file' or 'service_account' "
+                                     "(or AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE in the daemon's environment)",
                                      s->name);
                 check_arn(p, s, ag, "role_arn", au->role_arn);
                 break;
@@ -205,6 +213,7 @@ static void aws_dump_config(const Store *s, ConfigDump *d) {
                 config_dump_string(d, "role_arn", au->role_arn);
         if (au->token_file)
                 config_dump_string(d, "token_file", au->token_file);
+        store_dump_service_account(d, au->service_account);
         if (au->assume_role_arn) {
                 config_dump_open(d, "assume_role");
                 config_dump_string(d, "role_arn", au->assume_role_arn);
@@ -585,7 +594,7 @@ static void on_creds(int error, const char *message, const AwsCredentials *creds
                      void *userdata) {
         AwsCall *c = userdata;
         AwsStore *a = c->a;
-        char msg[1024];
+        char msg[1400];
 
         if (error < 0) {
                 snprintf(msg, sizeof(msg), "no AWS credentials (method %s): %s", aws_auth_names[a->auth.method], message);
@@ -814,7 +823,8 @@ static int aws_start(Store *s, const StoreContext *ctx) {
                 return r;
         }
         if ((r = http_pool_new(ctx->http, &o, &a->pool)) < 0 ||
-            (r = aws_credentials_new(&a->auth, a->pool, region, a->sts_url, &a->creds)) < 0)
+            (r = store_token_source(ctx, a->auth.service_account, &a->sa_tokens)) < 0 ||
+            (r = aws_credentials_new(&a->auth, a->pool, a->sa_tokens, region, a->sts_url, &a->creds)) < 0)
                 return r;
         if (strncmp(a->sm_url, "http://", 7) == 0) {
                 snprintf(msg, sizeof(msg), "endpoint %s is plain http:// (acceptable only for a local test)", a->sm_url);
@@ -828,6 +838,7 @@ static void aws_stop(Store *s) {
         a->stopping = true;
         a->defer = sd_event_source_disable_unref(a->defer);
         a->creds = aws_credentials_free(a->creds); /* drops calls waiting for credentials */
+        a->sa_tokens = kube_token_source_free(a->sa_tokens);
         while (a->calls) {
                 AwsCall *c = a->calls;
                 c->n_reads = 0;
@@ -858,6 +869,7 @@ static void aws_done(Store *s) {
         free(au->profile);
         free(au->role_arn);
         free(au->token_file);
+        store_service_account_free(au->service_account);
         free(au->assume_role_arn);
         free(au->external_id);
         free(au->session_name);

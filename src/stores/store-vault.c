@@ -63,6 +63,8 @@ typedef struct VaultStore {
         sd_event_source *renew_timer;
         sd_event_source *kick;   /* defer: send the waiting reads, or log in */
         VaultRead *reads;        /* waiting for a token or in flight */
+        KubeTokenSource *sa_tokens; /* kubernetes, jwt: the JWT from a service account */
+        KubeTokenWait *sa_wait;
         /* configuration */
         char *server;
         char *mount;
@@ -75,6 +77,7 @@ typedef struct VaultStore {
         char *auth_mount;
         char *role;
         char *token_file;
+        ServiceAccountRef *service_account;
         char *role_id;
         char *secret_id_file;
         char *cert_file;
@@ -90,8 +93,8 @@ static int vault_parse_config(Store *s, ConfigParser *p, const config_setting_t 
         static const char *const method_keys[_VAULT_AUTH_MAX][5] = {
                 [VAULT_AUTH_TOKEN] = { "token_file" },
                 [VAULT_AUTH_APPROLE] = { "role_id", "secret_id_file" },
-                [VAULT_AUTH_KUBERNETES] = { "role", "token_file" },
-                [VAULT_AUTH_JWT] = { "role", "token_file" },
+                [VAULT_AUTH_KUBERNETES] = { "role", "token_file", "service_account" },
+                [VAULT_AUTH_JWT] = { "role", "token_file", "service_account" },
                 [VAULT_AUTH_CERT] = { "cert_file", "key_file", "name" },
         };
         VaultStore *v = (VaultStore *) s;
@@ -166,15 +169,21 @@ static int vault_parse_config(Store *s, ConfigParser *p, const config_setting_t 
                 config_get_credential_file(p, a, "secret_id_file", true, &v->secret_id_file);
                 break;
         case VAULT_AUTH_KUBERNETES:
+        case VAULT_AUTH_JWT:
                 config_get_string(p, a, "role", true, &v->role);
-                if (config_get_credential_file(p, a, "token_file", false, &v->token_file) == 0) {
+                /* No default audiences: the API server's own, which Vault's kubernetes auth
+                 * accepts unless the role names an audience. */
+                store_parse_service_account(p, s, a, NULL, &v->service_account);
+                if (config_get_credential_file(p, a, "token_file", false, &v->token_file) > 0 && v->service_account)
+                        config_error(p, config_setting_get_member(a, "service_account"),
+                                     "store '%s': set 'token_file' or 'service_account', not both", s->name);
+                else if (!v->token_file && !v->service_account && v->method == VAULT_AUTH_JWT)
+                        config_error(p, a, "store '%s': auth method jwt needs 'token_file' or 'service_account'",
+                                     s->name);
+                else if (!v->token_file && !v->service_account) {
                         v->token_file = strdup(K8S_SA_TOKEN);
                         config_check_credential_path(p, a, K8S_SA_TOKEN);
                 }
-                break;
-        case VAULT_AUTH_JWT:
-                config_get_string(p, a, "role", true, &v->role);
-                config_get_credential_file(p, a, "token_file", true, &v->token_file);
                 break;
         case VAULT_AUTH_CERT:
                 config_get_credential_file(p, a, "cert_file", true, &v->cert_file);
@@ -205,6 +214,7 @@ static void vault_dump_config(const Store *s, ConfigDump *d) {
                 config_dump_string(d, "role", v->role);
         if (v->token_file)
                 config_dump_string(d, "token_file", v->token_file);
+        store_dump_service_account(d, v->service_account);
         if (v->role_id)
                 config_dump_secret(d, "role_id", v->role_id);
         if (v->secret_id_file)
@@ -358,7 +368,7 @@ static void read_send(VaultRead *r);
 
 static void auth_failed(VaultStore *v, int error, const char *fmt, ...) _printf_(3, 4);
 static void auth_failed(VaultStore *v, int error, const char *fmt, ...) {
-        char msg[512];
+        char msg[1200];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -474,6 +484,8 @@ static void on_login(const HttpResponse *resp, void *userdata) {
                 return;
         }
         if (resp->status != 200) {
+                if (v->sa_tokens && (resp->status == 403 || resp->status == 400))
+                        kube_token_invalidate(v->sa_tokens); /* the next login presents a new one */
                 vault_error_text(resp, err, sizeof(err));
                 auth_failed(v, resp->status == 403 || resp->status == 400 ? -EACCES : -EIO,
                             "login with method %s (auth/%s/login) refused: HTTP %ld%s", auth_names[v->method],
@@ -520,28 +532,12 @@ static int read_credential(VaultStore *v, const char *path, const char *what, Se
         return 0;
 }
 
-static void login_start(VaultStore *v) {
-        _cleanup_secbuf_ SecBuf *cred = NULL, *body = NULL;
+/* The login request of the methods other than token, with the credential read for it. */
+static void login_send(VaultStore *v, const SecBuf *cred) {
+        _cleanup_secbuf_ SecBuf *body = secbuf_new(256);
         _cleanup_free_ char *path = NULL;
         int r = 0;
 
-        if (v->logging_in || v->stopping)
-                return;
-        /* A fresh login replaces a renewal in flight. */
-        if (v->auth_call)
-                http_call_cancel(TAKE_PTR(v->auth_call));
-        v->logging_in = true;
-
-        if (v->method == VAULT_AUTH_TOKEN) {
-                if (read_credential(v, v->token_file, "token file", &cred) < 0)
-                        return;
-                secbuf_free(v->pending_token);
-                v->pending_token = TAKE_PTR(cred);
-                lookup_start(v);
-                return;
-        }
-
-        body = secbuf_new(256);
         if (!body || asprintf(&path, "auth/%s/login", v->auth_mount) < 0) {
                 path = NULL;
                 auth_failed(v, -ENOMEM, "out of memory");
@@ -549,8 +545,6 @@ static void login_start(VaultStore *v) {
         }
         switch (v->method) {
         case VAULT_AUTH_APPROLE:
-                if (read_credential(v, v->secret_id_file, "secret_id file", &cred) < 0)
-                        return;
                 r = secbuf_append_str(body, "{\"role_id\":");
                 if (r >= 0)
                         r = json_append_string(body, v->role_id, strlen(v->role_id));
@@ -559,10 +553,6 @@ static void login_start(VaultStore *v) {
                 break;
         case VAULT_AUTH_KUBERNETES:
         case VAULT_AUTH_JWT:
-                if (read_credential(v, v->token_file,
-                                    v->method == VAULT_AUTH_KUBERNETES ? "service account token file" : "JWT file",
-                                    &cred) < 0)
-                        return;
                 r = secbuf_append_str(body, "{\"role\":");
                 if (r >= 0)
                         r = json_append_string(body, v->role, strlen(v->role));
@@ -591,6 +581,58 @@ static void login_start(VaultStore *v) {
                 r = vault_send(v, "POST", path, NULL, body, on_login, v, &v->auth_call);
         if (r < 0)
                 auth_failed(v, r, "cannot send the login request: %s", strerror(-r));
+}
+
+static void on_sa_token(int error, const char *message, const SecBuf *token, void *userdata) {
+        VaultStore *v = userdata;
+        v->sa_wait = NULL;
+        if (error < 0) {
+                auth_failed(v, error, "login with method %s: %s", auth_names[v->method], message);
+                return;
+        }
+        login_send(v, token);
+}
+
+static void login_start(VaultStore *v) {
+        _cleanup_secbuf_ SecBuf *cred = NULL;
+        int r;
+
+        if (v->logging_in || v->stopping)
+                return;
+        /* A fresh login replaces a renewal in flight. */
+        if (v->auth_call)
+                http_call_cancel(TAKE_PTR(v->auth_call));
+        v->logging_in = true;
+
+        switch (v->method) {
+        case VAULT_AUTH_TOKEN:
+                if (read_credential(v, v->token_file, "token file", &cred) < 0)
+                        return;
+                secbuf_free(v->pending_token);
+                v->pending_token = TAKE_PTR(cred);
+                lookup_start(v);
+                return;
+        case VAULT_AUTH_APPROLE:
+                if (read_credential(v, v->secret_id_file, "secret_id file", &cred) < 0)
+                        return;
+                break;
+        case VAULT_AUTH_KUBERNETES:
+        case VAULT_AUTH_JWT:
+                if (v->sa_tokens) {
+                        r = kube_token_get(v->sa_tokens, on_sa_token, v, &v->sa_wait);
+                        if (r < 0)
+                                auth_failed(v, r, "cannot request the service account token: %s", strerror(-r));
+                        return;
+                }
+                if (read_credential(v, v->token_file,
+                                    v->method == VAULT_AUTH_KUBERNETES ? "service account token file" : "JWT file",
+                                    &cred) < 0)
+                        return;
+                break;
+        default:
+                break;
+        }
+        login_send(v, cred);
 }
 
 static void on_renew(const HttpResponse *resp, void *userdata) {
@@ -801,8 +843,11 @@ static int vault_start(Store *s, const StoreContext *ctx) {
         r = sd_event_source_set_enabled(v->kick, SD_EVENT_OFF);
         if (r >= 0)
                 r = http_pool_new(ctx->http, &o, &v->pool);
+        if (r >= 0)
+                r = store_token_source(ctx, v->service_account, &v->sa_tokens);
         if (r < 0) {
                 v->kick = sd_event_source_disable_unref(v->kick);
+                v->pool = http_pool_free(v->pool);
                 return r;
         }
         if (strncmp(v->server, "http://", 7) == 0) {
@@ -823,6 +868,8 @@ static void vault_stop(Store *s) {
         v->kick = sd_event_source_disable_unref(v->kick);
         while (v->reads)
                 read_complete(v->reads, -ECANCELED, "cancelled", NULL, NULL);
+        kube_token_wait_cancel(TAKE_PTR(v->sa_wait));
+        v->sa_tokens = kube_token_source_free(v->sa_tokens);
         v->pool = http_pool_free(v->pool);
         v->token = secbuf_free(v->token);
         v->pending_token = secbuf_free(v->pending_token);
@@ -842,6 +889,7 @@ static void vault_done(Store *s) {
         free(v->auth_mount);
         free(v->role);
         free(v->token_file);
+        store_service_account_free(v->service_account);
         erase_and_free(v->role_id);
         free(v->secret_id_file);
         free(v->cert_file);

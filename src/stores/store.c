@@ -2,6 +2,7 @@
 #include "stores/store.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,80 @@ int store_parse_auth_method(ConfigParser *p, const Store *s, const config_settin
         config_error(p, config_setting_get_member(ag, "method"), "store '%s': auth method \"%s\" is not one of %s",
                      s->name, method, list);
         return -EINVAL;
+}
+
+static bool check_audiences(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                            void *parent) {
+        const ServiceAccountRef *sa = obj;
+        for (char **a = sa->audiences; a && *a; a++)
+                if (!**a) {
+                        config_error(p, s, "'audiences' must not hold an empty string");
+                        return false;
+                }
+        return true;
+}
+
+static const ConfigSetting service_account_settings[] = {
+        { "namespace", CONFIG_SETTING_STRING, offsetof(ServiceAccountRef, namespace), CONFIG_SETTING_REQUIRED,
+          .valid = config_dns_label_valid, .what = "namespace name" },
+        { "name", CONFIG_SETTING_STRING, offsetof(ServiceAccountRef, name), CONFIG_SETTING_REQUIRED,
+          .valid = config_dns_subdomain_valid, .what = "service account name" },
+        { "audiences", CONFIG_SETTING_STRV, offsetof(ServiceAccountRef, audiences), .check = check_audiences },
+        {}
+};
+
+void store_parse_service_account(ConfigParser *p, const Store *s, const config_setting_t *auth,
+                                 const char *const *default_audiences, ServiceAccountRef **ret) {
+        const config_setting_t *g = config_setting_get_member(auth, "service_account");
+        ServiceAccountRef *sa;
+
+        *ret = NULL;
+        if (!g)
+                return;
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+                config_error(p, g, "store '%s': 'service_account' must be a group { namespace = ...; name = ...; }",
+                             s->name);
+                return;
+        }
+        sa = calloc(1, sizeof(ServiceAccountRef));
+        if (!sa)
+                return;
+        (void) config_settings_parse(p, g, service_account_settings, sa, NULL, NULL);
+        if (!config_member(g, "audiences") && default_audiences) {
+                size_t n = 0;
+                while (default_audiences[n])
+                        n++;
+                sa->audiences = calloc(n + 1, sizeof(char *));
+                for (size_t i = 0; sa->audiences && i < n; i++)
+                        if (!(sa->audiences[i] = strdup(default_audiences[i])))
+                                break;
+                if (!sa->audiences || strv_length(sa->audiences) != n)
+                        config_error(p, g, "out of memory");
+        }
+        *ret = sa;
+}
+
+void store_dump_service_account(ConfigDump *d, const ServiceAccountRef *sa) {
+        if (!sa)
+                return;
+        config_dump_open(d, "service_account");
+        config_settings_dump(d, service_account_settings, sa);
+        config_dump_close(d);
+}
+
+ServiceAccountRef *store_service_account_free(ServiceAccountRef *sa) {
+        if (sa) {
+                config_settings_done(service_account_settings, sa);
+                free(sa);
+        }
+        return NULL;
+}
+
+int store_token_source(const StoreContext *ctx, const ServiceAccountRef *sa, KubeTokenSource **ret) {
+        *ret = NULL;
+        if (!sa)
+                return 0;
+        return ctx->kube_tokens ? kube_token_source_new(ctx->kube_tokens, sa, ret) : -ENOMEM;
 }
 
 Store *store_new(const StoreVTable *vt, const char *name) {

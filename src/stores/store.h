@@ -6,6 +6,7 @@
 #include <systemd/sd-event.h>
 
 #include "core/config.h"
+#include "kube/kube-token.h"
 #include "util/secbuf.h"
 
 /* The provider interface. A store turns a RemoteRef into the secret's bytes, asynchronously:
@@ -43,6 +44,10 @@ typedef struct StoreContext {
         HttpContext *http; /* shared by all stores: bounds requests in flight across them */
         void (*on_event)(Store *s, const StoreEvent *e, void *userdata);
         void *userdata;
+        /* Service-account tokens (TokenRequest) with the `kubernetes` group's credentials,
+         * shared by the stores started together; NULL when out of memory. Valid during
+         * start() only: a store takes a token source (a reference) from it then. */
+        KubeTokens *kube_tokens;
 } StoreContext;
 
 static inline void store_emit(Store *s, const StoreContext *ctx, StoreEventKind kind, int error, const char *message) {
@@ -91,6 +96,15 @@ void store_dump_ca(ConfigDump *d, const char *file, const char *pem);
  * *ret_group is NULL when there is no auth group. -EINVAL after an error. */
 int store_parse_auth_method(ConfigParser *p, const Store *s, const config_setting_t *g, const char *const *names,
                             size_t n, const config_setting_t **ret_group, int *ret_method);
+
+/* auth.service_account = { namespace; name; audiences; } (*ret NULL when not set); an unset
+ * audiences gets default_audiences (NULL-terminated; NULL: none, the API server's own). */
+void store_parse_service_account(ConfigParser *p, const Store *s, const config_setting_t *auth,
+                                 const char *const *default_audiences, ServiceAccountRef **ret);
+void store_dump_service_account(ConfigDump *d, const ServiceAccountRef *sa);
+ServiceAccountRef *store_service_account_free(ServiceAccountRef *sa);
+/* The token source for sa, from the manager's shared connection (*ret NULL without sa). */
+int store_token_source(const StoreContext *ctx, const ServiceAccountRef *sa, KubeTokenSource **ret);
 
 Store *store_new(const StoreVTable *vt, const char *name);
 Store *store_free(Store *s);

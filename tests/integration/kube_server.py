@@ -9,8 +9,10 @@ HTTPS, bearer tokens and TLS client certificates, RBAC-like rules with the API s
 Forbidden message, discovery, Namespaces, Secrets (create/get/list/update/delete, merge,
 strategic merge and JSON patches, server-side apply with field managers and conflicts, the
 Secret validation of the API), watch (chunked events, bookmarks, 410 Expired), Leases,
-Deployments/StatefulSets/DaemonSets, ServiceAccounts with TokenRequest, TokenReview,
-SelfSubjectAccessReview and SelfSubjectReview.
+Deployments/StatefulSets/DaemonSets, ServiceAccounts with TokenRequest (RS256 tokens with the
+API server's claims, verifiable with the issuer's keys from /openid/v1/jwks, as
+ServiceAccountIssuerDiscovery serves them), TokenReview, SelfSubjectAccessReview and
+SelfSubjectReview.
 
 Bodies are JSON, except that kubectl's typed clients (create secret/namespace/token, auth
 can-i) send protobuf: the few messages they send are decoded (see _PB_MESSAGES); answers are
@@ -39,7 +41,7 @@ Use in-process:
 or as a process:
 
     python3 kube_server.py --port 0 --tls-cert C --tls-key K [--client-ca CA]
-        [--admin-token T] [--state-file S] [--ready-file R] [--log L]
+        [--admin-token T] [--sa-key PEM] [--state-file S] [--ready-file R] [--log L]
 
 which prints the port it listens on as one line on stdout, writes R (JSON {"port", "url",
 "pid", "admin_token"}) once it is ready, and stops cleanly on SIGTERM/SIGINT.
@@ -53,7 +55,6 @@ import copy
 import datetime
 import fnmatch
 import hashlib
-import hmac
 import http.server
 import json
 import os
@@ -61,15 +62,21 @@ import random
 import re
 import secrets
 import select
+import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
 import urllib.parse
 import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rsa_jwt  # noqa: E402  (openssl signs the service-account tokens)
 
 KUBE_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.4", "gitCommit": "59526cd4867447956156ae3a602fcbac10a2c335",
                 "gitTreeState": "clean", "buildDate": "2025-04-22T16:02:27Z", "goVersion": "go1.23.6",
@@ -90,7 +97,8 @@ CONTROL_OPS = (
     "put_secret", "get_secret", "secret_data",
     "put_workload", "get_workload", "restarted_at",
     "get_lease", "put_lease",
-    "create_service_account", "issued_tokens", "token_info", "expire_token",
+    "create_service_account", "issued_tokens", "token_info", "expire_token", "set_token_lifetime",
+    "service_account_issuer",
     "compact", "drop_watches", "set_bookmark_interval", "resource_version",
     "add_fault", "clear_faults", "list_faults", "set_latency", "down", "up", "drop_connections",
     "stats", "reset_stats", "requests", "count",
@@ -1144,7 +1152,7 @@ class KubeServer:
 
     def __init__(self, host="127.0.0.1", port=0, tls_cert=None, tls_key=None, client_ca=None,
                  admin_token="admin-token", log=None, idle_timeout=300, history_size=10000,
-                 bookmark_interval=60.0):
+                 bookmark_interval=60.0, sa_key=None):
         self.host = host
         self.requested_port = int(port)
         self.admin_token = admin_token
@@ -1168,7 +1176,18 @@ class KubeServer:
         self._conns = set()
         self._watches = {}            # id -> {"conn", "resource", "namespace", "user", "since"}
         self._watch_seq = 0
-        self._signing_key = secrets.token_bytes(32)
+        self._sa_key_dir = None
+        if not sa_key:                # the API server's --service-account-signing-key-file
+            self._sa_key_dir = tempfile.mkdtemp(prefix="kube-sa-key.")
+            sa_key = rsa_jwt.make_rsa_key(os.path.join(self._sa_key_dir, "sa.key"))
+        self._sa_key = sa_key
+        self._sa_public = rsa_jwt.RsaPublicKey(sa_key)
+        der = subprocess.run(["openssl", "pkey", "-in", sa_key, "-pubout", "-outform", "DER"], check=True,
+                             capture_output=True).stdout
+        self._sa_public_pem = subprocess.run(["openssl", "pkey", "-in", sa_key, "-pubout"], check=True,
+                                             capture_output=True).stdout.decode()
+        self._sa_kid = rsa_jwt.b64url(hashlib.sha256(der).digest())   # as the API server names its key
+        self._token_lifetime = None   # set_token_lifetime()
         self._bookmark_interval = float(bookmark_interval)
         self._init_state()
 
@@ -1219,6 +1238,9 @@ class KubeServer:
             with self._log_lock:
                 self._log_file.close()
                 self._log_file = None
+        if self._sa_key_dir:
+            shutil.rmtree(self._sa_key_dir, ignore_errors=True)
+            self._sa_key_dir = None
 
     def __enter__(self):
         return self.start() if self._httpd is None else self
@@ -2174,6 +2196,12 @@ class KubeServer:
             return 200, self._resource_list(*gv), "application/json"
         if parts[0] == "openapi":
             return self._openapi(parts[1:])
+        if p == "/.well-known/openid-configuration":
+            return 200, {"issuer": TOKEN_ISSUER, "jwks_uri": "https://%s:%d/openid/v1/jwks" % (self.host, self.port),
+                         "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
+                         "id_token_signing_alg_values_supported": ["RS256"]}, "application/json"
+        if p == "/openid/v1/jwks":
+            return 200, self._jwks(), "application/jwk-set+json"
         raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
     @staticmethod
@@ -2421,27 +2449,25 @@ class KubeServer:
             raise invalid(tr, name, [FieldError("Invalid", "spec.expirationSeconds",
                                                 "may not specify a duration larger than 2^32 seconds", seconds)])
         audiences = as_list(spec.get("audiences")) or [DEFAULT_AUDIENCE]
-        rec = self._issue_token(ns, name, sa["metadata"]["uid"], audiences, seconds, req.user["name"])
+        # The API server clamps the lifetime (--service-account-max-token-expiration) and says
+        # so in spec.expirationSeconds; set_token_lifetime() makes it grant a short one.
+        granted = self._token_lifetime or seconds
+        rec = self._issue_token(ns, name, sa["metadata"]["uid"], audiences, granted, req.user["name"], seconds)
         return 201, {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
                      "metadata": {"name": name, "namespace": ns, "creationTimestamp": None},
-                     "spec": {"audiences": audiences, "expirationSeconds": seconds,
+                     "spec": {"audiences": audiences, "expirationSeconds": granted,
                               "boundObjectRef": spec.get("boundObjectRef")},
                      "status": {"token": rec["token"], "expirationTimestamp": now_rfc3339(rec["expiration"])}}
 
-    def _issue_token(self, ns, name, uid, audiences, seconds, requested_by):
+    def _issue_token(self, ns, name, uid, audiences, seconds, requested_by, requested_seconds=None):
         now = int(time.time())
-
-        def enc(d):
-            return base64.urlsafe_b64encode(json.dumps(d, separators=(",", ":")).encode()).rstrip(b"=").decode()
         claims = {"aud": audiences, "exp": now + seconds, "iat": now, "iss": TOKEN_ISSUER, "jti": str(uuid.uuid4()),
                   "kubernetes.io": {"namespace": ns, "serviceaccount": {"name": name, "uid": uid}},
                   "nbf": now, "sub": "system:serviceaccount:%s:%s" % (ns, name)}
-        head = enc({"alg": "HS256", "kid": "stand-in"}) + "." + enc(claims)
-        sig = base64.urlsafe_b64encode(hmac.new(self._signing_key, head.encode(), hashlib.sha256).digest())
-        token = head + "." + sig.rstrip(b"=").decode()
+        token = rsa_jwt.sign(self._sa_key, {"alg": "RS256", "kid": self._sa_kid}, claims)
         rec = {"token": token, "namespace": ns, "name": name, "uid": uid, "audiences": list(audiences),
                "issued": now, "expiration": now + seconds, "expiration_seconds": seconds,
-               "requested_by": requested_by, "revoked": False}
+               "requested_seconds": requested_seconds or seconds, "requested_by": requested_by, "revoked": False}
         with self._lock:
             self._issued[token] = rec
         return rec
@@ -2483,10 +2509,28 @@ class KubeServer:
                 out["status"] = {"user": {}, "error": "[invalid bearer token, token lookup failed]"}
         return 201, out
 
+    def set_token_lifetime(self, seconds=None):
+        """Grant TokenRequests this lifetime (seconds), whatever they ask for; None: what they
+        ask for. Shorter than the API's 10-minute minimum, for tests of renewal."""
+        with self._lock:
+            self._token_lifetime = int(seconds) if seconds else None
+
+    def service_account_issuer(self):
+        """What verifies the tokens: {"issuer", "kid", "public_key_pem", "jwks"}."""
+        return {"issuer": TOKEN_ISSUER, "kid": self._sa_kid, "public_key_pem": self._sa_public_pem,
+                "jwks": self._jwks()}
+
+    def _jwks(self):
+        def num(n):
+            return rsa_jwt.b64url(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+        return {"keys": [{"use": "sig", "kty": "RSA", "kid": self._sa_kid, "alg": "RS256",
+                          "n": num(self._sa_public.n), "e": num(self._sa_public.e)}]}
+
     def issued_tokens(self, namespace=None, name=None):
         """The TokenRequest tokens issued (newest last): [{"token", "namespace", "name", "uid",
-        "audiences", "issued", "expiration" (epoch seconds), "expiration_seconds",
-        "requested_by", "revoked", "valid"}], optionally for one service account."""
+        "audiences", "issued", "expiration" (epoch seconds), "expiration_seconds" (granted),
+        "requested_seconds", "requested_by", "revoked", "valid"}], optionally for one service
+        account."""
         with self._lock:
             out = []
             for rec in self._issued.values():
@@ -2851,6 +2895,7 @@ def main(argv=None):
     ap.add_argument("--client-ca", action="append", default=[],
                     help="CA(s) for TLS client certificates (user = CN, groups = O); may repeat")
     ap.add_argument("--admin-token", default="admin-token", help="bearer token of %s (system:masters)" % ADMIN_USER)
+    ap.add_argument("--sa-key", help="RSA key (PEM) that signs service-account tokens; default: a new one")
     ap.add_argument("--state-file", help="JSON state to load at start ({op: [kwargs...]} or [{op, ...}])")
     ap.add_argument("--ready-file", help="written (JSON: port, url, pid, admin_token) once listening")
     ap.add_argument("--log", help="request log file (default: no log)")
@@ -2861,7 +2906,8 @@ def main(argv=None):
         ap.error("--tls-cert and --tls-key go together")
     kube = KubeServer(host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
                       client_ca=args.client_ca, admin_token=args.admin_token, log=args.log,
-                      history_size=args.history_size, bookmark_interval=args.bookmark_interval)
+                      history_size=args.history_size, bookmark_interval=args.bookmark_interval,
+                      sa_key=args.sa_key)
     if args.state_file:
         with open(args.state_file) as f:
             kube.load_state(json.load(f))

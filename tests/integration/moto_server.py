@@ -3,7 +3,10 @@
 
 * Secrets Manager actions are authorized against the secret's ARN, as AWS does (moto
   itself checks them against "*", so a policy scoped to secret:chimera/* would deny all);
-* STS AssumeRoleWithWebIdentity is served unsigned, as AWS serves it;
+* STS AssumeRoleWithWebIdentity is served unsigned, as AWS serves it, and once a test has
+  registered an OIDC issuer's key (POST /_secretsyncd/oidc, see Moto.oidc_key()) its token is
+  checked as AWS checks it (moto checks nothing): the issuer an IAM OIDC provider of the
+  account, the audience one of its client IDs, the RS256 signature the issuer's, exp ahead;
 * every request is counted by action (GET /_secretsyncd/counts, POST to reset), so tests and
   the benchmark can say how many calls a sync took;
 * faults, for the failures moto cannot make (POST /_secretsyncd/faults with a JSON list, see
@@ -58,6 +61,41 @@ def serve(host, port):
 
     TokenResponse._authenticate_and_authorize_normal_action = sts_authorize
 
+    oidc_keys = {}  # issuer URL -> rsa_jwt.RsaPublicKey
+    assume_web_identity = TokenResponse.assume_role_with_web_identity
+
+    def checked_assume_web_identity(self):
+        if oidc_keys:
+            check_web_identity(self._get_param("WebIdentityToken") or "", self.current_account, self.partition)
+        return assume_web_identity(self)
+
+    TokenResponse.assume_role_with_web_identity = checked_assume_web_identity
+
+    def check_web_identity(token, account, partition):
+        import rsa_jwt
+        from moto.iam.models import iam_backends
+        from moto.sts.exceptions import STSClientError
+        try:
+            header, claims, signed, sig = rsa_jwt.decode(token)
+        except ValueError:
+            raise STSClientError("InvalidIdentityToken", "The token is not a valid JWT")
+        iss = str(claims.get("iss", ""))
+        providers = iam_backends[account][partition].open_id_providers.values()
+        provider = next((p for p in providers if p.url == iss.split("://", 1)[-1]), None)
+        if provider is None:
+            raise STSClientError("InvalidIdentityToken", "No OpenIDConnect provider found in your account for %s" % iss)
+        aud = claims.get("aud")
+        aud = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if not set(aud) & set(provider.client_id_list):
+            raise STSClientError("InvalidIdentityToken", "Incorrect token audience")
+        key = oidc_keys.get(iss)
+        if key is None or header.get("alg") != "RS256" or not key.verify(signed, sig):
+            raise STSClientError("InvalidIdentityToken", "Couldn't retrieve verification key from your identity "
+                                 "provider,  please reference AssumeRoleWithWebIdentity documentation for requirements")
+        if not isinstance(claims.get("exp"), (int, float)) or claims["exp"] < time.time():
+            raise STSClientError("ExpiredTokenException", "Token expired: current date/time %d must be before the "
+                                 "expiration date/time %s" % (time.time(), claims.get("exp")))
+
     counts = {}
     faults = []
     lock = threading.Lock()
@@ -99,6 +137,19 @@ def serve(host, port):
         return [body]
 
     def counting(environ, start_response):
+        if environ.get("PATH_INFO") == "/_secretsyncd/oidc":
+            import rsa_jwt
+            import tempfile
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            req = json.loads(environ["wsgi.input"].read(length))
+            with tempfile.NamedTemporaryFile("w", suffix=".pem") as f:
+                f.write(req["public_key_pem"])
+                f.flush()
+                key = rsa_jwt.RsaPublicKey(f.name)
+            with lock:
+                oidc_keys[req["issuer"]] = key
+            start_response("200 OK", [("Content-Length", "0")])
+            return [b""]
         if environ.get("PATH_INFO") == "/_secretsyncd/faults":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             with lock:
@@ -222,6 +273,19 @@ class Moto:
         iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(
             {"Version": "2012-10-17", "Statement": statements}))
         return arn
+
+    def oidc_key(self, issuer, public_key_pem):
+        """From now on check web identity tokens: issuer's tokens must verify with this key (and
+        the issuer must be an IAM OIDC provider, see oidc_provider())."""
+        req = urllib.request.Request(self.url + "/_secretsyncd/oidc", method="POST",
+                                     data=json.dumps({"issuer": issuer, "public_key_pem": public_key_pem}).encode())
+        urllib.request.urlopen(req).close()
+
+    def oidc_provider(self, issuer, client_ids):
+        """An IAM OIDC identity provider for issuer (its ARN), as EKS creates one for IRSA."""
+        return self.client("iam").create_open_id_connect_provider(
+            Url=issuer, ClientIDList=list(client_ids), ThumbprintList=["9e99a48a9960b14926bb7f3b02e22da2b0ab7280"])[
+            "OpenIDConnectProviderArn"]
 
     def counts(self, reset=False):
         req = urllib.request.Request(self.url + "/_secretsyncd/counts", method="POST" if reset else "GET",

@@ -28,16 +28,16 @@ def _openssl(*args, data=None):
 
 
 class RsaPublicKey:
-    """n and e of an RSA key, from a PEM certificate or a PEM private key."""
+    """n and e of an RSA key, from a PEM certificate, public key or private key."""
 
     def __init__(self, pem_path):
         with open(pem_path) as f:
             text = f.read()
-        kind = "x509" if "BEGIN CERTIFICATE" in text else "rsa"
-        dump = _openssl(kind, "-in", pem_path, "-noout", "-text").decode()
+        kind = ["x509"] if "BEGIN CERTIFICATE" in text else ["rsa", "-pubin"] if "BEGIN PUBLIC KEY" in text else ["rsa"]
+        dump = _openssl(*kind, "-in", pem_path, "-noout", "-text").decode()
         m = re.search(r"(?:publicExponent|Exponent): (\d+)", dump)
         self.e = int(m.group(1))
-        self.n = int(_openssl(kind, "-in", pem_path, "-noout", "-modulus").decode().strip().split("=", 1)[1], 16)
+        self.n = int(_openssl(*kind, "-in", pem_path, "-noout", "-modulus").decode().strip().split("=", 1)[1], 16)
         self.size = (self.n.bit_length() + 7) // 8
 
     def _em(self, sig):

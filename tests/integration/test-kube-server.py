@@ -28,6 +28,7 @@ KUBECTL = os.environ.get("KUBECTL") or shutil.which("kubectl") or "/usr/bin/kube
 if not os.access(KUBECTL, os.X_OK):
     skip("kubectl is not installed (it proves the stand-in Kubernetes API speaks the real protocol)")
 
+import rsa_jwt  # noqa: E402
 import tls  # noqa: E402
 from kube_server import WRITE_VERBS, KubeServer  # noqa: E402
 
@@ -358,6 +359,47 @@ def test_token_request():
     r = kubectl("auth", "whoami", "--token", r.stdout.strip(), "-o", "json", context="bad")
     check(r.returncode == 0 and json.loads(r.stdout)["status"]["userInfo"]["username"]
           == "system:serviceaccount:chimera:external-secrets-sa", "a token for the API server's audience logs in")
+    test_token_jwt()
+
+
+def test_token_jwt():
+    """The token is an RS256 JWT with the API server's claims, verifiable with the issuer's JWKS."""
+    r = kubectl("create", "token", "external-secrets-sa", "-n", "chimera", "--audience", "sts.amazonaws.com",
+                "--duration", "10m")
+    token = r.stdout.strip()
+    header, claims, signed, sig = rsa_jwt.decode(token)
+    jwks = json.loads(kubectl("get", "--raw", "/openid/v1/jwks").stdout)
+    disco = json.loads(kubectl("get", "--raw", "/.well-known/openid-configuration").stdout)
+    key = jwks["keys"][0]
+    pem = s.p("sa-pub.pem")
+    with open(pem, "w") as f:
+        f.write(kube.service_account_issuer()["public_key_pem"])
+    pub = rsa_jwt.RsaPublicKey(pem)
+    check(r.returncode == 0 and header == {"alg": "RS256", "kid": key["kid"]} and key["alg"] == "RS256"
+          and rsa_jwt.b64url_decode(key["n"]) == pub.n.to_bytes(pub.size, "big")
+          and disco["issuer"] == claims["iss"] and disco["jwks_uri"].endswith("/openid/v1/jwks"),
+          "the token is RS256, signed with the key /openid/v1/jwks publishes")
+    check(pub.verify(signed, sig) and not pub.verify(signed + b"x", sig), "its signature verifies")
+    now = time.time()
+    check(claims["aud"] == ["sts.amazonaws.com"] and claims["sub"] == "system:serviceaccount:chimera:external-secrets-sa"
+          and claims["exp"] - claims["iat"] == 600 and claims["nbf"] == claims["iat"] and abs(claims["iat"] - now) < 30
+          and claims["kubernetes.io"]["namespace"] == "chimera"
+          and claims["kubernetes.io"]["serviceaccount"]["name"] == "external-secrets-sa"
+          and claims["kubernetes.io"]["serviceaccount"]["uid"] and claims["jti"],
+          "claims: iss, sub, aud, exp 10m after iat, nbf, jti, kubernetes.io namespace and service account")
+    code, reply = api("POST", "/api/v1/namespaces/chimera/serviceaccounts/external-secrets-sa/token",
+                      {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                       "spec": {"audiences": ["vault"], "expirationSeconds": 3600}})
+    check(code == 201 and reply["kind"] == "TokenRequest" and reply["apiVersion"] == "authentication.k8s.io/v1"
+          and reply["spec"]["audiences"] == ["vault"] and reply["spec"]["expirationSeconds"] == 3600
+          and reply["status"]["token"].count(".") == 2 and reply["status"]["expirationTimestamp"].endswith("Z"),
+          "a TokenRequest answer: kind, spec, status.token and status.expirationTimestamp")
+    kube.set_token_lifetime(20)
+    r = kubectl("create", "token", "external-secrets-sa", "--duration", "10m")
+    c = rsa_jwt.decode(r.stdout.strip())[1]
+    kube.set_token_lifetime(None)
+    check(c["exp"] - c["iat"] == 20 and kube.issued_tokens("chimera", "external-secrets-sa")[-1]["requested_seconds"]
+          == 600, "set_token_lifetime grants a shorter lifetime than asked for (recorded as asked)")
 
 
 def test_faults_and_stats():

@@ -75,7 +75,7 @@ FAULT_MESSAGES = {
 # The operations of the control API (POST /_test/<op>), all methods of VaultServer.
 CONTROL_OPS = (
     "put_secret", "get_secret", "delete_secret", "undelete_secret", "destroy_secret", "remove_secret",
-    "add_mount", "enable_auth", "set_policy", "delete_policy",
+    "add_mount", "enable_auth", "configure_auth", "set_policy", "delete_policy",
     "create_token", "token_info", "expire_token", "revoke_token",
     "add_role", "add_approle", "add_kubernetes_role", "add_jwt_role", "add_cert_role", "delete_role",
     "seal", "unseal", "set_standby",
@@ -559,6 +559,7 @@ class VaultServer:
             self._auth_mounts = {("", "approle"): "approle", ("", "kubernetes"): "kubernetes",
                                  ("", "jwt"): "jwt", ("", "cert"): "cert"}
             self._roles = {}              # (ns, mount, name) -> role dict
+            self._auth_config = {}        # (ns, mount) -> what auth/<mount>/config holds
             self._sealed = False
             self._standby = False
             self._faults = []
@@ -625,7 +626,7 @@ class VaultServer:
 
     def load_state(self, state):
         """Apply a state document: {op: [kwargs, ...]} or [{"op": op, ...kwargs}, ...]."""
-        order = ("add_mount", "enable_auth", "set_policy", "create_token", "add_role", "add_approle",
+        order = ("add_mount", "enable_auth", "configure_auth", "set_policy", "create_token", "add_role", "add_approle",
                  "add_kubernetes_role", "add_jwt_role", "add_cert_role", "put_secret", "delete_secret",
                  "destroy_secret", "set_latency", "add_fault", "set_standby", "seal")
         if isinstance(state, dict):
@@ -882,6 +883,61 @@ class VaultServer:
         with self._lock:
             self._auth_mounts[(norm_ns(namespace), norm_path(mount or method))] = method
 
+    def configure_auth(self, method, mount=None, namespace="", pem_keys=None, issuer=None,
+                       jwt_validation_pubkeys=None, bound_issuer=None):
+        """What auth/<mount>/config holds. kubernetes: pem_keys (PEM public keys or
+        certificates that sign service-account JWTs) and issuer; jwt: jwt_validation_pubkeys
+        and bound_issuer. With keys, a login's JWT is verified (RS256 signature, exp, nbf,
+        issuer, the role's audiences) instead of looked up in the role's jwts."""
+        if method not in ("kubernetes", "jwt"):
+            raise ValueError("configure_auth: kubernetes or jwt, not %r" % method)
+        keys = _as_list(pem_keys if method == "kubernetes" else jwt_validation_pubkeys)
+        with self._lock:
+            key = (norm_ns(namespace), norm_path(mount or method))
+            self._auth_mounts[key] = method
+            self._auth_config[key] = {"keys": keys, "issuer": issuer if method == "kubernetes" else bound_issuer}
+
+    def _verified_claims(self, ns, mount, jwt, now=None):
+        """None when the mount has no keys; else (claims, why): claims of a JWT that one of the
+        keys signed and whose exp/nbf/iss hold, or None and why not."""
+        cfg = self._auth_config.get((ns, mount))
+        if not cfg or not cfg["keys"]:
+            return None
+        import rsa_jwt  # beside this file; only for tests that configure keys
+        try:
+            header, claims, signed, sig = rsa_jwt.decode(jwt)
+        except (ValueError, UnicodeDecodeError):
+            return None, "not a compact JWS"
+        if not isinstance(claims, dict) or header.get("alg") not in ("RS256", "PS256"):
+            return None, "unsupported token"
+        if not any(self._public_key(k).verify(signed, sig, header["alg"]) for k in cfg["keys"]):
+            return None, "no known key successfully validated the token signature"
+        now = time.time() if now is None else now
+        if isinstance(claims.get("exp"), (int, float)) and claims["exp"] < now - 5:
+            return None, "token is expired (exp)"
+        if isinstance(claims.get("nbf"), (int, float)) and claims["nbf"] > now + 5:
+            return None, "token not valid yet (nbf)"
+        if cfg["issuer"] and claims.get("iss") != cfg["issuer"]:
+            return None, "invalid issuer (iss) claim"
+        return claims, None
+
+    def _public_key(self, pem):
+        import rsa_jwt
+        import tempfile
+        cache = self.__dict__.setdefault("_pubkeys", {})
+        if pem not in cache:
+            with tempfile.NamedTemporaryFile("w", suffix=".pem") as f:
+                f.write(pem)
+                f.flush()
+                cache[pem] = rsa_jwt.RsaPublicKey(f.name)
+        return cache[pem]
+
+    @staticmethod
+    def _audience_ok(claims, wanted):
+        aud = claims.get("aud")
+        aud = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        return bool(set(aud) & set(wanted))
+
     def _role_common(self, method, name, mount, namespace, policies, ttl, max_ttl, explicit_max_ttl,
                      renewable, num_uses, no_default_policy):
         mount = norm_path(mount or method)
@@ -913,28 +969,33 @@ class VaultServer:
     def add_kubernetes_role(self, name, jwts=None, jwt=None, bound_service_account_names=("*",),
                             bound_service_account_namespaces=("*",), policies=None, ttl=DEFAULT_LEASE_TTL,
                             max_ttl=0, explicit_max_ttl=0, renewable=True, num_uses=0, mount="kubernetes",
-                            namespace="", no_default_policy=False):
+                            namespace="", no_default_policy=False, audience=None):
         """A kubernetes auth role: login with {role, jwt}; jwt must be one of jwts (what the
-        TokenReview would accept). When a JWT decodes, its service account name/namespace are
-        checked against the bound lists (globs)."""
+        TokenReview would accept), or, when configure_auth gave the mount pem_keys, verify
+        with them (and carry audience in aud, if set). When a JWT decodes, its service
+        account name/namespace are checked against the bound lists (globs)."""
         with self._lock:
             key, role = self._role_common("kubernetes", name, mount, namespace, policies, ttl, max_ttl,
                                           explicit_max_ttl, renewable, num_uses, no_default_policy)
             role.update(jwts=_as_list(jwts) + ([jwt] if jwt else []),
                         bound_service_account_names=_as_list(bound_service_account_names) or ["*"],
-                        bound_service_account_namespaces=_as_list(bound_service_account_namespaces) or ["*"])
+                        bound_service_account_namespaces=_as_list(bound_service_account_namespaces) or ["*"],
+                        audience=audience or None)
             self._roles[key] = role
             return self._role_view(role)
 
     def add_jwt_role(self, name, jwts=None, jwt=None, policies=None, ttl=DEFAULT_LEASE_TTL, max_ttl=0,
                      explicit_max_ttl=0, renewable=True, num_uses=0, mount="jwt", namespace="",
-                     user_claim="sub", no_default_policy=False):
-        """A jwt auth role: login with {role, jwt}; jwt must be one of jwts (a valid signature).
-        An "exp" claim in the past is rejected as Vault does."""
+                     user_claim="sub", no_default_policy=False, bound_audiences=None, bound_subject=None):
+        """A jwt auth role: login with {role, jwt}; jwt must be one of jwts (a valid signature),
+        or, when configure_auth gave the mount jwt_validation_pubkeys, verify with them, with
+        bound_audiences and bound_subject checked as Vault checks them. An "exp" claim in the
+        past is rejected as Vault does."""
         with self._lock:
             key, role = self._role_common("jwt", name.lower(), mount, namespace, policies, ttl, max_ttl,
                                           explicit_max_ttl, renewable, num_uses, no_default_policy)
-            role.update(jwts=_as_list(jwts) + ([jwt] if jwt else []), user_claim=user_claim)
+            role.update(jwts=_as_list(jwts) + ([jwt] if jwt else []), user_claim=user_claim,
+                        bound_audiences=_as_list(bound_audiences), bound_subject=bound_subject or None)
             self._roles[key] = role
             return self._role_view(role)
 
@@ -1388,6 +1449,13 @@ class VaultServer:
         role = self._roles.get((ns, mount, name))
         if role is None or role["method"] != "kubernetes":
             raise _ApiError(400, ['invalid role name "%s"' % name])
+        verified = self._verified_claims(ns, mount, jwt)
+        if verified is not None:
+            if verified[0] is None:
+                raise _ApiError(403, [ERR_PERMISSION_DENIED])
+            if role["audience"] and not self._audience_ok(verified[0], [role["audience"]]):
+                raise _ApiError(403, ["invalid audience (aud) claim: audience claim does not match any expected "
+                                      "audience"])
         claims = jwt_claims(jwt)
         sa_name, sa_ns, sa_uid, secret_name = "default", "default", "", ""
         if claims is not None:
@@ -1406,7 +1474,7 @@ class VaultServer:
             nss = role["bound_service_account_namespaces"]
             if not (nss[:1] == ["*"] or any(fnmatch.fnmatchcase(sa_ns, g) for g in nss)):
                 raise _ApiError(403, ["namespace not authorized"])
-        if jwt not in role["jwts"]:
+        if verified is None and jwt not in role["jwts"]:
             raise _ApiError(403, [ERR_PERMISSION_DENIED])
         if not sa_uid:
             sa_uid = str(uuid.uuid5(uuid.NAMESPACE_URL, "sa/%s/%s" % (sa_ns, sa_name)))
@@ -1424,7 +1492,20 @@ class VaultServer:
         jwt = str(params.get("jwt") or "")
         if not jwt:
             raise _ApiError(400, ["missing token"])
-        if jwt not in role["jwts"]:
+        verified = self._verified_claims(ns, mount, jwt)
+        if verified is not None:
+            if verified[0] is None:
+                raise _ApiError(400, ["error validating token: %s" % verified[1]] if "signature" not in verified[1]
+                                else [verified[1]])
+            aud = verified[0].get("aud")
+            if role["bound_audiences"] and not self._audience_ok(verified[0], role["bound_audiences"]):
+                raise _ApiError(400, ["error validating claims: invalid audience (aud) claim: audience claim does "
+                                      "not match any expected audience"])
+            if not role["bound_audiences"] and aud:
+                raise _ApiError(400, ["audience claim found in JWT but no audiences bound to the role"])
+            if role["bound_subject"] and verified[0].get("sub") != role["bound_subject"]:
+                raise _ApiError(400, ["sub claim does not match bound subject"])
+        elif jwt not in role["jwts"]:
             raise _ApiError(400, ["no known key successfully validated the token signature"])
         claims = jwt_claims(jwt) or {}
         exp = claims.get("exp")

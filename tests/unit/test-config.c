@@ -641,6 +641,58 @@ START_TEST(test_dump_fixed_point) {
         assert_fixed_point("minimal.conf", false);
         assert_fixed_point("escapes.conf", true);
         assert_fixed_point("escapes.conf", false);
+        assert_fixed_point("service-account.conf", false);
+}
+END_TEST
+
+/* service_account: dumped with its default audiences (AWS: STS's; Vault: none), and a change
+ * of it is a change of the store on reload. */
+START_TEST(test_service_account) {
+        _cleanup_free_ char *path = install("service-account.conf");
+        _cleanup_config_ Config *c = load_ok(path);
+        _cleanup_free_ char *text = dump_text(c, true);
+
+        ck_assert_ptr_nonnull(strstr(text, "      role_arn = \"arn:aws:iam::111122223333:role/chimera\";\n"
+                                           "      service_account = {\n"
+                                           "        namespace = \"chimera\";\n"
+                                           "        name = \"external-secrets-sa\";\n"
+                                           "        audiences = [ \"sts.amazonaws.com\" ];\n"
+                                           "      };\n"));
+        ck_assert_ptr_nonnull(strstr(text, "      role = \"chimera-role\";\n"
+                                           "      service_account = {\n"
+                                           "        namespace = \"chimera\";\n"
+                                           "        name = \"external-secrets-sa\";\n"
+                                           "        audiences = [ ];\n"));
+        ck_assert_ptr_nonnull(strstr(text, "        audiences = [ \"vault\", \"ci\" ];\n"));
+        ck_assert_ptr_null(strstr(text, "token_file"));
+
+        /* Same file: same fingerprints; another audience or account: another store. */
+        static const char *const edits[][2] = {
+                { "audiences = [ \"vault\", \"ci\" ]", "audiences = [ \"vault\" ]" },
+                { "namespace = \"ci\"", "namespace = \"cd\"" },
+                { "name = \"deployer\"", "name = \"deployer2\"" },
+        };
+        _cleanup_free_ char *orig = read_text(path);
+        for (size_t i = 0; i < ELEMENTSOF(edits) + 1; i++) {
+                _cleanup_free_ char *edited = strdup(orig);
+                ck_assert_ptr_nonnull(edited);
+                if (i < ELEMENTSOF(edits)) {
+                        char *at = strstr(edited, edits[i][0]);
+                        ck_assert_ptr_nonnull(at);
+                        _cleanup_free_ char *e = NULL;
+                        ck_assert_int_ge(asprintf(&e, "%.*s%s%s", (int) (at - edited), edited, edits[i][1],
+                                                  at + strlen(edits[i][0])), 0);
+                        free(edited);
+                        edited = TAKE_PTR(e);
+                }
+                write_text(path, edited, 0600);
+                _cleanup_config_ Config *c2 = load_ok(path);
+                char *a = config_store_fingerprint(config_find_store(c, "vault-jwt"));
+                char *b = config_store_fingerprint(config_find_store(c2, "vault-jwt"));
+                ck_assert_msg(streq(a, b) == (i == ELEMENTSOF(edits)), "edit %zu", i);
+                erase_and_free(a);
+                erase_and_free(b);
+        }
 }
 END_TEST
 
@@ -902,6 +954,7 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_strict_credential_file);
         tcase_add_test(tc, test_dump_redacted);
         tcase_add_test(tc, test_dump_fixed_point);
+        tcase_add_test(tc, test_service_account);
         tcase_add_test(tc, test_dump_unredacted_reload);
         tcase_add_test(tc, test_escapes_survive);
         tcase_add_test(tc, test_url_allowed);
