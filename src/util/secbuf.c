@@ -171,6 +171,18 @@ const char *secbuf_str(const SecBuf *b) {
         return (const char *) b->data;
 }
 
+char *secbuf_header_line(const char *name, const SecBuf *value) {
+        size_t n = strlen(name);
+        char *s = malloc(n + 2 + value->len + 1);
+        if (!s)
+                return NULL;
+        memcpy(s, name, n);
+        memcpy(s + n, ": ", 2);
+        memcpy(s + n + 2, value->data, value->len);
+        s[n + 2 + value->len] = 0;
+        return s;
+}
+
 void erase_and_free(char *s) {
         if (!s)
                 return;

@@ -71,7 +71,7 @@ def memory(pid):
     found = []
     with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
         for r in regions:
-            if "r" not in r["perms"] or r["name"] in ("[vvar]", "[vsyscall]"):
+            if "r" not in r["perms"] or r["name"] in ("[vvar]", "[vsyscall]") or r["end"] - r["start"] > 1 << 36:
                 continue
             try:
                 mem.seek(r["start"])
@@ -79,6 +79,14 @@ def memory(pid):
             except OSError:
                 pass
     return found
+
+
+def sanitized(pid):
+    """Whether the daemon runs under AddressSanitizer (terabytes of shadow memory mapped):
+    its quarantine keeps freed memory unused and its instrumented stack frames differ, so
+    what the shipped build leaves behind is not what this one shows."""
+    with open(f"/proc/{pid}/maps") as f:
+        return any(int(b, 16) - int(a, 16) > 1 << 36 for a, b in (line.split()[0].split("-") for line in f))
 
 
 def count(regions, needles, dontdump=None):
@@ -135,12 +143,16 @@ def round_(name, conf, values, credentials):
         print(f"figures: {name}: {total // 1024} KiB of memory read; {per_value} of {N} secret values found, "
               f"{n_values} copies; credentials: {exposed} copies a core dump would hold, {kept} in "
               f"MADV_DONTDUMP memory")
-        check(n_values == 0, f"{name}: no secret value in the memory of the idle daemon ({n_values} copies of "
-              f"{per_value} values)")
-        check(exposed == 0, f"{name}: no credential outside MADV_DONTDUMP memory ({exposed} copies)")
-        core = gcore(p.pid, values + credentials)
+        if sanitized(p.pid):
+            print(f"# {name}: AddressSanitizer build: counts not checked (its quarantine keeps freed memory unused)")
+            core = None
+        else:
+            check(n_values == 0, f"{name}: no secret value in the memory of the idle daemon ({n_values} copies of "
+                  f"{per_value} values)")
+            check(exposed == 0, f"{name}: no credential outside MADV_DONTDUMP memory ({exposed} copies)")
+            core = gcore(p.pid, values + credentials)
         if core is None:
-            print(f"# {name}: gdb's gcore missing: no core dump taken")
+            print(f"# {name}: no core dump taken (gdb's gcore missing, or a sanitizer build)")
         else:
             check(core == 0, f"{name}: a core taken with gcore holds no secret value and no credential ({core})")
         check(not foreign_reads(p.pid), f"{name}: the user nobody can read neither /proc/PID/mem nor environ "
