@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,12 +9,36 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <systemd/sd-event.h>
 
 #include "core/config.h"
 #include "core/log.h"
 #include "core/manager.h"
+#include "util/secbuf.h"
 
 #define EXIT_USAGE 2
+/* For SecBuf: tokens, keys and secret values being written. Locked in memory (the default
+ * RLIMIT_MEMLOCK, 8 MiB, allows it); larger or further secrets go to the ordinary heap. */
+#define SECURE_HEAP_SIZE (1U << 20)
+
+/* OpenSSL's allocations (TLS records, keys) are wiped when freed. */
+static void *crypto_malloc(size_t n, const char *file, int line) {
+        return malloc(n);
+}
+
+static void *crypto_realloc(void *p, size_t n, const char *file, int line) {
+        return secbuf_wiping_realloc(p, n);
+}
+
+static void crypto_free(void *p, const char *file, int line) {
+        secbuf_wiping_free(p);
+}
+
+/* After each turn of the event loop, before it sleeps. */
+static int on_post(sd_event_source *s, void *userdata) {
+        secbuf_wipe_registers();
+        return 0;
+}
 
 static void help(void) {
         printf("Usage: secretsyncd [OPTIONS]\n"
@@ -54,6 +79,8 @@ int main(int argc, char *argv[]) {
         bool once = false, check = false, dump = false;
         int log_level = -1, c;
 
+        /* Before OpenSSL's first allocation, which fixes its allocator. */
+        CRYPTO_set_mem_functions(crypto_malloc, crypto_realloc, crypto_free);
         /* Secrets live in this process's memory: no core dumps, no ptrace by other users. */
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         setrlimit(RLIMIT_CORE, &(struct rlimit) { 0, 0 });
@@ -111,6 +138,7 @@ int main(int argc, char *argv[]) {
         log_setup();
         if (log_level >= 0)
                 log_set_max_level(log_level);
+        (void) secbuf_secure_heap_init(SECURE_HEAP_SIZE);
 
         Config *config = NULL;
         char **errors = NULL;
@@ -142,6 +170,11 @@ int main(int argc, char *argv[]) {
         if (r < 0) {
                 log_error("cannot start: %s", strerror(-r));
                 return 1;
+        }
+        sd_event *e = NULL;
+        if (sd_event_default(&e) >= 0) {
+                (void) sd_event_add_post(e, NULL, on_post, NULL);
+                sd_event_unref(e);
         }
         r = manager_run(m);
         manager_free(m);

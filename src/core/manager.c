@@ -558,6 +558,10 @@ static void on_sink_event(const SinkEvent *e, void *userdata) {
                                   e->secret, e->target);
                 }
                 break;
+        case SINK_EVENT_CLEANED:
+                log_event(LOG_NOTICE, &ev, "secret '%s': removed %s beside %s%s, left by a write that was interrupted",
+                          e->secret, e->message, e->sink->noun, e->target);
+                break;
         case SINK_EVENT_LEADER_ACQUIRED:
                 log_event(LOG_INFO, &(LogEvent) { .action = LOG_ACTION_LEADER_ACQUIRED },
                           "leader: this node writes the Kubernetes Secrets now");
@@ -1327,6 +1331,11 @@ int manager_run(Manager *m) {
 
         log_event(LOG_INFO, &ev, "secretsyncd %s starting%s: %zu secrets, %zu stores, configuration %s",
                   PACKAGE_VERSION, m->once ? " (--once)" : "", m->n_states, m->config->n_stores, m->config_path);
+        /* Before the first write: what a crash or SIGKILL of an earlier run left beside the
+         * targets (temporary files, unpublished directories) goes. */
+        for (size_t k = 0; sink_vtables[k]; k++)
+                if (sink_vtables[k]->clean_up)
+                        sink_vtables[k]->clean_up(&m->sink_ctx, m->config);
         start_stores(m, m->config);
         malloc_trim(0); /* what parsing the configuration freed */
         if (m->n_states == 0) {

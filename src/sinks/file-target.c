@@ -306,6 +306,49 @@ static int file_new(const SinkContext *ctx, const Config *c, void **ret, char **
 static void file_free(void *sink) {
 }
 
+typedef struct CleanUp {
+        const SinkContext *ctx;
+        const SecretConfig **secrets; /* of each path, or NULL: the dir target below */
+        const char **paths;
+        const SecretConfig *sec;
+        const char *path;
+} CleanUp;
+
+static void on_removed(size_t index, const char *name, void *userdata) {
+        const CleanUp *x = userdata;
+        x->ctx->on_event(&(SinkEvent) { .sink = &sink_file_vtable, .kind = SINK_EVENT_CLEANED,
+                                        .secret = x->paths ? x->secrets[index]->name : x->sec->name,
+                                        .target = x->paths ? x->paths[index] : x->path, .message = name },
+                         x->ctx->userdata);
+}
+
+static void file_clean_up(const SinkContext *ctx, const Config *c) {
+        size_t n = 0, k = 0;
+
+        for (size_t i = 0; i < c->n_secrets; i++)
+                n += c->secrets[i].n_files;
+        _cleanup_free_ const char **paths = calloc(n + 1, sizeof(char *));
+        _cleanup_free_ const SecretConfig **secrets = calloc(n + 1, sizeof(SecretConfig *));
+        if (!paths || !secrets)
+                return;
+
+        for (size_t i = 0; i < c->n_secrets; i++)
+                for (size_t j = 0; j < c->secrets[i].n_files; j++) {
+                        const FileTarget *t = &c->secrets[i].files[j];
+                        if (t->format != FILE_FORMAT_DIR) {
+                                secrets[k] = &c->secrets[i];
+                                paths[k++] = t->path;
+                                continue;
+                        }
+                        uid_t uid = t->uid;
+                        if (uid == UID_UNRESOLVED && user_resolve(t->owner, &uid) < 0)
+                                uid = 0;
+                        atomic_dir_clean_up(t->path, uid, on_removed,
+                                            &(CleanUp) { .ctx = ctx, .sec = &c->secrets[i], .path = t->path });
+                }
+        (void) atomic_file_clean_up(paths, k, on_removed, &(CleanUp) { .ctx = ctx, .secrets = secrets, .paths = paths });
+}
+
 static int file_write(void *sink, const SecretConfig *sec, size_t i, const SecretData *d, sink_write_cb cb,
                       void *userdata, char **ret_error) {
         const FileTarget *t = &sec->files[i];
@@ -336,5 +379,6 @@ const SinkVTable sink_file_vtable = {
         .target_name = file_target_name,
         .new = file_new,
         .free = file_free,
+        .clean_up = file_clean_up,
         .write = file_write,
 };

@@ -44,6 +44,7 @@ typedef enum SinkEventKind {
         SINK_EVENT_REPAIRED,  /* put back a target someone edited or deleted */
         SINK_EVENT_DELETED,   /* deleted a target of a secret that is gone */
         SINK_EVENT_RESTARTED, /* restarted a workload for new data; error < 0: could not */
+        SINK_EVENT_CLEANED,   /* removed `message`, which an interrupted write left beside a target */
         SINK_EVENT_LEADER_ACQUIRED,
         SINK_EVENT_LEADER_LOST,
 } SinkEventKind;
@@ -91,6 +92,10 @@ struct SinkVTable {
         size_t (*n_targets)(const SecretConfig *sec);
         void (*target_name)(const SecretConfig *sec, size_t i, char *buf, size_t size);
         int (*new)(const SinkContext *ctx, const Config *c, void **ret, char **ret_error);
+        /* Optional. At start, before the first write: remove what a run that crashed or was
+         * killed left behind beside the targets of c, and nothing else; each removal is
+         * reported through ctx->on_event (SINK_EVENT_CLEANED). */
+        void (*clean_up)(const SinkContext *ctx, const Config *c);
         void (*free)(void *sink);
         /* < 0 (with a message for the operator): cb never runs. Else cb runs exactly once.
          * sec stays valid until the next write or reconfigure of the same secret. */

@@ -307,10 +307,9 @@ static int vault_send(VaultStore *v, const char *method, const char *path, const
         if (!url)
                 return -ENOMEM;
         if (token) {
-                if (asprintf(&token_line, "X-Vault-Token: %s", secbuf_str(token)) < 0) {
-                        token_line = NULL;
+                token_line = secbuf_header_line("X-Vault-Token", token);
+                if (!token_line)
                         return -ENOMEM;
-                }
                 hdr[n++] = token_line;
         }
         if (v->namespace && *v->namespace) {

@@ -22,6 +22,10 @@
 #define DATA_LINK_TMP "..data_tmp"
 #define KEY_LINK_TMP "..link_tmp"
 #define TEMP_NAME_ATTEMPTS 100
+/* A temporary file is ".#<name>.XXXXXX", the name shortened to this, so that a long target
+ * name still leaves room under NAME_MAX. */
+#define TEMP_NAME_PREFIX_MAX 200
+#define TEMP_SUFFIX_LEN 6
 /* Directory fds a sync batch holds at most: past that it is flushed first, so targets spread
  * over thousands of directories never run the process out of descriptors. */
 #define SYNC_BATCH_DIRS_MAX 64
@@ -72,14 +76,15 @@ static int fail_open(int dirfd, const char *name, const char *shown, int r, char
 }
 
 /* Opens directory name below dirfd without following a symlink, creating it root:root 0755
- * when missing, and checks it may be trusted. */
-static int open_parent_component(int dirfd, const char *name, const char *shown, int *ret_fd, char **ret_error) {
+ * when missing (if create), and checks it may be trusted. */
+static int open_parent_component(int dirfd, const char *name, const char *shown, bool create, int *ret_fd,
+                                 char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
         bool created = false;
         int r;
 
         fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 && errno == ENOENT) {
+        if (fd < 0 && errno == ENOENT && create) {
                 if (mkdirat(dirfd, name, 0755) >= 0)
                         created = true;
                 else if (errno != EEXIST)
@@ -107,8 +112,9 @@ static int open_parent_component(int dirfd, const char *name, const char *shown,
 }
 
 /* Walks the absolute path from "/" and returns an fd of its parent directory and its last
- * component. Nothing is resolved by the kernel but single names relative to a checked fd. */
-static int open_parent(const char *path, int *ret_fd, char **ret_name, char **ret_error) {
+ * component. Nothing is resolved by the kernel but single names relative to a checked fd.
+ * Missing directories are created if create, else -ENOENT. */
+static int open_parent(const char *path, bool create, int *ret_fd, char **ret_name, char **ret_error) {
         _cleanup_free_ char *copy = NULL, *shown = NULL, *name = NULL;
         _cleanup_close_ int fd = -EBADF;
         char *save = NULL, *comp, *next;
@@ -153,7 +159,7 @@ static int open_parent(const char *path, int *ret_fd, char **ret_name, char **re
 
                 strcat(shown, "/");
                 strcat(shown, comp);
-                r = open_parent_component(fd, comp, shown, &child, ret_error);
+                r = open_parent_component(fd, comp, shown, create, &child, ret_error);
                 if (r < 0)
                         return r;
                 close(fd);
@@ -230,10 +236,10 @@ static int fill_file(int fd, const void *data, size_t len, uid_t uid, gid_t gid,
         return 0;
 }
 
-static void random_suffix(char ret[static 7]) {
+static void random_suffix(char ret[static TEMP_SUFFIX_LEN + 1]) {
         static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
         static unsigned counter;
-        uint8_t rnd[6];
+        uint8_t rnd[TEMP_SUFFIX_LEN];
 
         if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t) sizeof(rnd)) {
                 /* Uniqueness, not secrecy, is what matters here: O_EXCL catches collisions. */
@@ -246,7 +252,7 @@ static void random_suffix(char ret[static 7]) {
         }
         for (size_t i = 0; i < sizeof(rnd); i++)
                 ret[i] = chars[rnd[i] % (sizeof(chars) - 1)];
-        ret[6] = '\0';
+        ret[TEMP_SUFFIX_LEN] = '\0';
 }
 
 static int batch_add(AtomicSyncBatch *b, int dirfd) {
@@ -292,7 +298,7 @@ int atomic_file_write(const char *path, const void *data, size_t len, uid_t uid,
         struct stat st;
         int r;
 
-        r = open_parent(path, &dirfd, &name, ret_error);
+        r = open_parent(path, true, &dirfd, &name, ret_error);
         if (r < 0)
                 return r;
 
@@ -312,12 +318,11 @@ int atomic_file_write(const char *path, const void *data, size_t len, uid_t uid,
         /* Same content but wrong owner or mode also goes the whole way: a chmod in place would
          * briefly show the content with the wrong mode. */
         for (unsigned i = 0; fd < 0; i++) {
-                char suffix[7];
+                char suffix[TEMP_SUFFIX_LEN + 1];
 
                 random_suffix(suffix);
                 free(tmp);
-                /* Shortened, so that a long target name still leaves room under NAME_MAX. */
-                if (asprintf(&tmp, ".#%.200s.%s", name, suffix) < 0) {
+                if (asprintf(&tmp, ".#%.*s.%s", TEMP_NAME_PREFIX_MAX, name, suffix) < 0) {
                         tmp = NULL;
                         return error_set(ret_error, -ENOMEM, "out of memory");
                 }
@@ -652,7 +657,7 @@ int atomic_dir_publish(const char *path, const SecretData *d, uid_t uid, gid_t g
                                     "not starting with '..'",
                                     d->entries[i].key, path);
 
-        r = open_parent(path, &parentfd, &name, ret_error);
+        r = open_parent(path, true, &parentfd, &name, ret_error);
         if (r < 0)
                 return r;
         r = open_target_dir(parentfd, name, path, uid, gid, dir_mode(mode), &dfd, &fixed, ret_error);
@@ -698,4 +703,135 @@ int atomic_dir_publish(const char *path, const SecretData *d, uid_t uid, gid_t g
         if (ret_changed)
                 *ret_changed = true;
         return 0;
+}
+
+/* ---- clean-up at start ---- */
+
+typedef struct CleanName {
+        const char *dir; /* the path up to its last '/', not NUL-terminated there */
+        size_t dir_len;
+        const char *name; /* the last component, shortened as a temporary name has it */
+        size_t name_len;
+        size_t index;
+} CleanName;
+
+static int clean_name_cmp(const void *a, const void *b) {
+        const CleanName *x = a, *y = b;
+        int c = memcmp(x->dir, y->dir, MIN(x->dir_len, y->dir_len));
+        if (c == 0 && x->dir_len != y->dir_len)
+                c = x->dir_len < y->dir_len ? -1 : 1;
+        if (c == 0)
+                c = memcmp(x->name, y->name, MIN(x->name_len, y->name_len));
+        if (c == 0 && x->name_len != y->name_len)
+                c = x->name_len < y->name_len ? -1 : 1;
+        return c;
+}
+
+/* The target name a temporary file ".#<name>.XXXXXX" was made for, or NULL. */
+static const char *temp_name_target(const char *entry, size_t *ret_len) {
+        size_t n = strlen(entry);
+
+        if (n < 2 + 1 + 1 + TEMP_SUFFIX_LEN || entry[0] != '.' || entry[1] != '#' ||
+            entry[n - TEMP_SUFFIX_LEN - 1] != '.')
+                return NULL;
+        for (size_t i = n - TEMP_SUFFIX_LEN; i < n; i++)
+                if (!((entry[i] >= 'a' && entry[i] <= 'z') || (entry[i] >= 'A' && entry[i] <= 'Z') ||
+                      (entry[i] >= '0' && entry[i] <= '9')))
+                        return NULL;
+        *ret_len = n - 2 - TEMP_SUFFIX_LEN - 1;
+        return entry + 2;
+}
+
+/* One directory: v[0..n) are the targets in it. */
+static void clean_up_files_in(CleanName *v, size_t n, const char *path, atomic_removed_cb cb, void *userdata) {
+        _cleanup_strv_free_ char **names = NULL;
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        /* path is one of the targets: its parent is the directory, reached as a write would. */
+        if (open_parent(path, false, &fd, &name, NULL) < 0 || fstat(fd, &st) < 0 || list_dir(fd, &names) < 0)
+                return;
+        /* Only root could have made anything here, unless it is a sticky directory such as /tmp:
+         * there, files of others are theirs. */
+        bool shared = st.st_mode & 022;
+
+        for (char **i = names; *i; i++) {
+                CleanName key = { .dir = v[0].dir, .dir_len = v[0].dir_len };
+                struct stat fst;
+
+                key.name = temp_name_target(*i, &key.name_len);
+                if (!key.name)
+                        continue;
+                const CleanName *hit = bsearch(&key, v, n, sizeof(CleanName), clean_name_cmp);
+                if (!hit || fstatat(fd, *i, &fst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(fst.st_mode) ||
+                    (shared && fst.st_uid != 0 && fst.st_uid != geteuid()))
+                        continue;
+                if (unlinkat(fd, *i, 0) >= 0 && cb)
+                        cb(hit->index, *i, userdata);
+        }
+}
+
+int atomic_file_clean_up(const char *const *paths, size_t n, atomic_removed_cb cb, void *userdata) {
+        _cleanup_free_ CleanName *v = calloc(n + 1, sizeof(CleanName));
+        size_t k = 0;
+
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const char *slash = paths[i] ? strrchr(paths[i], '/') : NULL;
+                if (!slash)
+                        continue;
+                v[k++] = (CleanName) { .dir = paths[i], .dir_len = (size_t) (slash - paths[i]), .name = slash + 1,
+                                       .name_len = MIN(strlen(slash + 1), (size_t) TEMP_NAME_PREFIX_MAX),
+                                       .index = i };
+        }
+        qsort(v, k, sizeof(CleanName), clean_name_cmp);
+        for (size_t i = 0, j; i < k; i = j) {
+                for (j = i + 1; j < k && v[j].dir_len == v[i].dir_len && memcmp(v[j].dir, v[i].dir, v[i].dir_len) == 0;
+                     j++)
+                        ;
+                clean_up_files_in(v + i, j - i, paths[v[i].index], cb, userdata);
+        }
+        return 0;
+}
+
+void atomic_dir_clean_up(const char *path, uid_t uid, atomic_removed_cb cb, void *userdata) {
+        _cleanup_strv_free_ char **names = NULL;
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int parentfd = -EBADF, dfd = -EBADF;
+        char data[PATH_MAX] = "";
+        struct stat st;
+
+        if (open_parent(path, false, &parentfd, &name, NULL) < 0)
+                return;
+        dfd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        /* Not a directory a publish would accept either: not ours to tidy. */
+        if (dfd < 0 || fstat(dfd, &st) < 0 || (st.st_uid != 0 && st.st_uid != uid) || list_dir(dfd, &names) < 0)
+                return;
+        ssize_t n = readlinkat(dfd, DATA_LINK, data, sizeof(data) - 1);
+        data[MAX(n, 0)] = '\0';
+
+        for (char **i = names; *i; i++) {
+                struct stat lst;
+
+                if (fstatat(dfd, *i, &lst, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;
+                if (is_hidden_data_dir(*i) && S_ISDIR(lst.st_mode) && !streq(*i, data))
+                        remove_hidden_dir(dfd, *i);
+                else if ((streq(*i, DATA_LINK_TMP) || streq(*i, KEY_LINK_TMP)) && S_ISLNK(lst.st_mode))
+                        (void) unlinkat(dfd, *i, 0);
+                else if (strncmp(*i, "..", 2) != 0 && S_ISLNK(lst.st_mode) && is_key_link_of(dfd, *i)) {
+                        /* A key's link made for a ..data that never came, or one it no longer has. */
+                        char through[sizeof(DATA_LINK "/") + NAME_MAX];
+                        struct stat tst;
+                        snprintf(through, sizeof(through), DATA_LINK "/%s", *i);
+                        if (fstatat(dfd, through, &tst, 0) >= 0 || errno != ENOENT)
+                                continue;
+                        (void) unlinkat(dfd, *i, 0);
+                } else
+                        continue;
+                if (cb && fstatat(dfd, *i, &lst, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+                        cb(0, *i, userdata);
+        }
 }

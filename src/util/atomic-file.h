@@ -56,6 +56,23 @@ static inline bool atomic_sync_batch_empty(const AtomicSyncBatch *b) {
 int atomic_dir_publish(const char *path, const SecretData *d, uid_t uid, gid_t gid, mode_t mode, bool *ret_changed,
                        char **ret_error);
 
+/* Clean-up at start, before the first write: what a write or publish interrupted by a crash
+ * or SIGKILL left behind is removed, and nothing else. Directories are reached as a write
+ * reaches them (no symlink followed, trusted parents) but none is created; what cannot be
+ * reached is skipped. cb (if set) is told of each name removed, with the index of the
+ * target it belonged to.
+ *
+ * atomic_file_clean_up(): for each target path, the temporary files ".#<name>.XXXXXX" beside
+ * it (regular files only; in a sticky directory such as /tmp only those owned by root or
+ * us). Each directory is listed once, however many targets it holds. */
+typedef void (*atomic_removed_cb)(size_t index, const char *name, void *userdata);
+int atomic_file_clean_up(const char *const *paths, size_t n, atomic_removed_cb cb, void *userdata);
+
+/* For a dir target (owned by root or uid): the hidden "..<timestamp>" directories that
+ * ..data does not point at, "..data_tmp" and "..link_tmp", and key links "<key>" ->
+ * "..data/<key>" that lead nowhere. Other entries stay. cb gets index 0. */
+void atomic_dir_clean_up(const char *path, uid_t uid, atomic_removed_cb cb, void *userdata);
+
 /* A key usable as a file name in a dir target: one path component, not "", "." or "..",
  * and not starting with ".." (names reserved for the publishing machinery). */
 bool atomic_dir_key_valid(const char *key);

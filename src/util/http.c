@@ -2,6 +2,7 @@
 #include "util/http.h"
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <strings.h>
@@ -234,6 +235,14 @@ static size_t on_write(char *ptr, size_t size, size_t n, void *userdata) {
         return len;
 }
 
+/* A decrypted record stays in OpenSSL's read buffer until the next one overwrites it, also
+ * on a kept-alive connection that sits idle until the next refresh: wiped as soon as curl
+ * has it. */
+static CURLcode on_ssl_ctx(CURL *e, void *ssl_ctx, void *userdata) {
+        SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+        return CURLE_OK;
+}
+
 static void start(HttpCall *c) {
         HttpContext *ctx = c->pool->ctx;
         (void) sd_event_now(ctx->event, CLOCK_MONOTONIC, &c->started_usec);
@@ -408,7 +417,10 @@ int http_pool_new(HttpContext *ctx, const HttpPoolOptions *opts, HttpPool **ret)
          * stores does not need. */
         static bool initialized;
         if (!initialized) {
-                if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+                /* What libcurl frees (its receive buffer, the request it built with the
+                 * headers) may hold a secret or a token: wiped first. */
+                if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, secbuf_wiping_free, secbuf_wiping_realloc, strdup,
+                                         calloc) != CURLE_OK)
                         return -EIO;
                 initialized = true;
         }
@@ -505,6 +517,7 @@ int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *use
         curl_easy_setopt(e, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
         if (p->ca_file)
                 curl_easy_setopt(e, CURLOPT_CAINFO, p->ca_file);
         if (p->ca_path)

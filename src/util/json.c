@@ -17,6 +17,13 @@ int json_parse_strict(const void *data, size_t len, json_object **ret) {
         if (!tok)
                 return -ENOMEM;
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        /* The scratch buffer grows with realloc(), which would leave the start of a long
+         * string behind in freed memory: made big enough for any string of data at once. */
+        if (printbuf_memset(tok->pb, 0, 0, (int) len + 1) < 0) {
+                json_tokener_free(tok);
+                return -ENOMEM;
+        }
+        printbuf_reset(tok->pb);
         json_object *o = json_tokener_parse_ex(tok, data, (int) len);
         enum json_tokener_error e = json_tokener_get_error(tok);
         size_t end = json_tokener_get_parse_end(tok);

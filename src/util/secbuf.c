@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,12 +12,79 @@
 
 #include "util/cleanup.h"
 
+/* Secret bytes go to OpenSSL's secure heap once secbuf_secure_heap_init() made one: pages
+ * left out of core dumps and locked in memory. When it is full, or there is none, to the
+ * ordinary heap; wiped on free either way. No file and line: a full secure heap is no error
+ * to leave on OpenSSL's error queue. */
+static uint8_t *data_alloc(size_t n) {
+        void *p = CRYPTO_secure_malloc(n, NULL, 0);
+        return p ?: CRYPTO_malloc(n, NULL, 0);
+}
+
+static void data_free(uint8_t *p, size_t n) {
+        CRYPTO_secure_clear_free(p, n, NULL, 0);
+}
+
+int secbuf_secure_heap_init(size_t size) {
+        int r = CRYPTO_secure_malloc_init(size, 32);
+        return r == 0 ? -ENOMEM : r == 2 ? 0 : 1;
+}
+
+void secbuf_wiping_free(void *p) {
+        if (p)
+                explicit_bzero(p, malloc_usable_size(p));
+        free(p);
+}
+
+void *secbuf_wiping_realloc(void *p, size_t n) {
+        if (!p)
+                return malloc(n);
+        if (n == 0) {
+                secbuf_wiping_free(p);
+                return NULL;
+        }
+        size_t old = malloc_usable_size(p);
+        /* Not realloc(): it may move the bytes and free the old place unwiped. */
+        void *q = malloc(n);
+        if (!q)
+                return NULL;
+        memcpy(q, p, MIN(old, n));
+        secbuf_wiping_free(p);
+        return q;
+}
+
+#if defined(__x86_64__)
+#define ZERO_ZMM(n) "vpxord %%zmm" #n ", %%zmm" #n ", %%zmm" #n "\n\t"
+#define ZERO_XMM(n) "pxor %%xmm" #n ", %%xmm" #n "\n\t"
+#define XMM_CLOBBERS                                                                                  \
+        "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", \
+                "xmm12", "xmm13", "xmm14", "xmm15"
+#endif
+
+void secbuf_wipe_registers(void) {
+#if defined(__x86_64__)
+        /* Not inline, and nothing is kept in vector registers across a call: only scratch is
+         * zeroed. zmm16-31 are out of the compiler's reach without -mavx512f (glibc's memcpy
+         * uses them on CPUs that have them). */
+        if (__builtin_cpu_supports("avx512f"))
+                __asm__ volatile(ZERO_ZMM(16) ZERO_ZMM(17) ZERO_ZMM(18) ZERO_ZMM(19) ZERO_ZMM(20) ZERO_ZMM(21)
+                                 ZERO_ZMM(22) ZERO_ZMM(23) ZERO_ZMM(24) ZERO_ZMM(25) ZERO_ZMM(26) ZERO_ZMM(27)
+                                 ZERO_ZMM(28) ZERO_ZMM(29) ZERO_ZMM(30) ZERO_ZMM(31)::);
+        if (__builtin_cpu_supports("avx"))
+                __asm__ volatile("vzeroall" ::: XMM_CLOBBERS);
+        else
+                __asm__ volatile(ZERO_XMM(0) ZERO_XMM(1) ZERO_XMM(2) ZERO_XMM(3) ZERO_XMM(4) ZERO_XMM(5) ZERO_XMM(6)
+                                 ZERO_XMM(7) ZERO_XMM(8) ZERO_XMM(9) ZERO_XMM(10) ZERO_XMM(11) ZERO_XMM(12)
+                                 ZERO_XMM(13) ZERO_XMM(14) ZERO_XMM(15)::: XMM_CLOBBERS);
+#endif
+}
+
 SecBuf *secbuf_new(size_t reserve) {
         SecBuf *b = calloc(1, sizeof(SecBuf));
         if (!b)
                 return NULL;
         b->cap = reserve + 1;
-        b->data = malloc(b->cap);
+        b->data = data_alloc(b->cap);
         if (!b->data) {
                 free(b);
                 return NULL;
@@ -45,12 +114,11 @@ static int secbuf_reserve(SecBuf *b, size_t extra) {
                 return 0;
         size_t cap = MAX(need, b->cap * 2);
         /* No realloc(): it may leave a copy of the old bytes behind unwiped. */
-        uint8_t *n = malloc(cap);
+        uint8_t *n = data_alloc(cap);
         if (!n)
                 return -ENOMEM;
         memcpy(n, b->data, b->len + 1);
-        explicit_bzero(b->data, b->cap);
-        free(b->data);
+        data_free(b->data, b->cap);
         b->data = n;
         b->cap = cap;
         return 0;
@@ -83,10 +151,8 @@ void secbuf_clear(SecBuf *b) {
 SecBuf *secbuf_free(SecBuf *b) {
         if (!b)
                 return NULL;
-        if (b->data) {
-                explicit_bzero(b->data, b->cap);
-                free(b->data);
-        }
+        if (b->data)
+                data_free(b->data, b->cap);
         free(b);
         return NULL;
 }
@@ -103,6 +169,18 @@ int secbuf_equal(const SecBuf *a, const SecBuf *b) {
 
 const char *secbuf_str(const SecBuf *b) {
         return (const char *) b->data;
+}
+
+char *secbuf_header_line(const char *name, const SecBuf *value) {
+        size_t n = strlen(name);
+        char *s = malloc(n + 2 + value->len + 1);
+        if (!s)
+                return NULL;
+        memcpy(s, name, n);
+        memcpy(s + n, ": ", 2);
+        memcpy(s + n + 2, value->data, value->len);
+        s[n + 2 + value->len] = 0;
+        return s;
 }
 
 void erase_and_free(char *s) {

@@ -571,6 +571,108 @@ START_TEST(test_dir_binary_values) {
 }
 END_TEST
 
+typedef struct Removed {
+        size_t n;
+        size_t index[8];
+        char names[8][300];
+} Removed;
+
+static void on_removed(size_t index, const char *name, void *userdata) {
+        Removed *x = userdata;
+        ck_assert_uint_lt(x->n, 8);
+        x->index[x->n] = index;
+        snprintf(x->names[x->n++], sizeof(x->names[0]), "%s", name);
+}
+
+START_TEST(test_clean_up_files) {
+        _cleanup_free_ char *s = scratch(), *a = join(s, "a.env"), *other = join(s, "other"), *missing = NULL,
+                            *sticky = join(s, "sticky"), *st_f = join(sticky, "f"), *t1 = join(s, ".#a.env.Ab3xY9"),
+                            *t2 = NULL, *keep1 = join(s, ".#a.env.Ab3x"), *keep2 = join(s, ".#a.env.Ab3x-9"),
+                            *keep3 = join(s, ".#b.env.Ab3xY9"), *link = join(s, ".#a.env.LiNk00"), *lng = NULL,
+                            *lng_tmp = NULL, *theirs = join(sticky, ".#f.AAAAAA"), *ours = join(sticky, ".#f.BBBBBB"),
+                            *nowhere = join(s, "nowhere");
+        char name[256];
+        Removed x = {};
+
+        /* A target name of 250 characters: its temporary file has the first 200 of them. */
+        memset(name, 'n', 250);
+        name[250] = 0;
+        lng = join(s, name);
+        ck_assert_int_ge(asprintf(&lng_tmp, "%s/.#%.200s.zzzzzz", s, name), 0);
+        ck_assert_int_ge(asprintf(&missing, "%s/nowhere/x", s), 0);
+        ck_assert_int_ge(asprintf(&t2, "%s/.#other.000000", s), 0);
+        put_file(t1, "half");
+        put_file(t2, "half");
+        put_file(lng_tmp, "half");
+        put_file(keep1, "short suffix");
+        put_file(keep2, "bad suffix");
+        put_file(keep3, "no such target");
+        ck_assert_int_eq(symlink(a, link), 0);
+        /* In a sticky directory others may write to, only what is root's goes. */
+        ck_assert_int_eq(mkdir(sticky, 0755), 0);
+        ck_assert_int_eq(chmod(sticky, 01777), 0);
+        put_file(theirs, "theirs");
+        ck_assert_int_eq(chown(theirs, TEST_UID, TEST_GID), 0);
+        put_file(ours, "ours");
+
+        const char *paths[] = { a, missing, other, lng, st_f };
+        ck_assert_int_eq(atomic_file_clean_up(paths, 5, on_removed, &x), 0);
+        ck_assert_uint_eq(x.n, 4);
+        ck_assert(!exists(t1) && !exists(t2) && !exists(lng_tmp) && !exists(ours));
+        ck_assert(exists(keep1) && exists(keep2) && exists(keep3) && exists(theirs));
+        struct stat st;
+        ck_assert_int_eq(lstat(link, &st), 0);
+        ck_assert(!exists(nowhere));
+        for (size_t i = 0; i < x.n; i++) {
+                const char *want = x.index[i] == 0 ? ".#a.env.Ab3xY9" : x.index[i] == 2 ? ".#other.000000"
+                                   : x.index[i] == 4 ? ".#f.BBBBBB" : NULL;
+                if (x.index[i] == 3)
+                        ck_assert_str_eq(x.names[i], strrchr(lng_tmp, '/') + 1);
+                else
+                        ck_assert_str_eq(x.names[i], want);
+        }
+}
+END_TEST
+
+START_TEST(test_clean_up_dir) {
+        _cleanup_free_ char *s = scratch(), *dir = join(s, "secret"), *data = NULL, *stale = NULL, *stale_f = NULL,
+                            *readme = NULL, *dangling = NULL, *good = NULL, *tmp_link = join(dir, "..data_tmp");
+        _cleanup_secret_data_ SecretData *d = data_of("a", "1", NULL);
+        Removed x = {};
+
+        publish_ok(dir, d, TEST_UID, TEST_GID, 0400, true);
+        data = data_target(dir);
+        ck_assert_int_ge(asprintf(&stale, "%s/..2020_01_01_00_00_00.000000001", dir), 0);
+        ck_assert_int_ge(asprintf(&stale_f, "%s/a", stale), 0);
+        ck_assert_int_eq(mkdir(stale, 0700), 0);
+        put_file(stale_f, "stale");
+        readme = join(dir, "README");
+        put_file(readme, "mine");
+        dangling = join(dir, "b");
+        ck_assert_int_eq(symlink("..data/b", dangling), 0);
+        ck_assert_int_eq(symlink(stale, tmp_link), 0);
+
+        atomic_dir_clean_up(dir, TEST_UID, on_removed, &x);
+        ck_assert_uint_eq(x.n, 3);
+        struct stat st;
+        ck_assert(!exists(stale));
+        ck_assert_int_ne(lstat(tmp_link, &st), 0);
+        ck_assert_int_ne(lstat(dangling, &st), 0);
+        ck_assert(exists(readme));
+        good = data_target(dir);
+        ck_assert_str_eq(good, data);
+        assert_key(dir, "a", "1", TEST_UID, TEST_GID, 0400);
+
+        /* Owned by someone else: not ours to tidy. */
+        ck_assert_int_eq(mkdir(stale, 0700), 0);
+        ck_assert_int_eq(chown(dir, 4321, 4321), 0);
+        x.n = 0;
+        atomic_dir_clean_up(dir, TEST_UID, on_removed, &x);
+        ck_assert_uint_eq(x.n, 0);
+        ck_assert(exists(stale));
+}
+END_TEST
+
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         (void) st;
         (void) ftw;
@@ -598,6 +700,7 @@ static Suite *atomic_file_suite(void) {
         tcase_add_test(tc, test_bad_paths);
         tcase_add_test(tc, test_write_failure_keeps_old);
         tcase_add_test(tc, test_disk_full_keeps_old);
+        tcase_add_test(tc, test_clean_up_files);
         suite_add_tcase(s, tc);
 
         tcase_set_timeout(td, 60);
@@ -608,6 +711,7 @@ static Suite *atomic_file_suite(void) {
         tcase_add_test(td, test_dir_symlinks_refused);
         tcase_add_test(td, test_dir_foreign_owner_refused);
         tcase_add_test(td, test_dir_binary_values);
+        tcase_add_test(td, test_clean_up_dir);
         suite_add_tcase(s, td);
         return s;
 }
