@@ -7,14 +7,16 @@
 # prometheus-node-exporter and prometheus (for promtool) read the metrics file in
 # tests/integration/test-metrics.py, as they would on a node. nodejs (with its npm) runs the
 # Azure and Google client libraries that prove the cloud stand-ins
-# (tests/integration/test-azure-sdk.py, test-gcp-sdk.py; npm ci installs them).
+# (tests/integration/test-azure-sdk.py, test-gcp-sdk.py; npm ci installs them). gdb's gcore
+# takes the core dump that tests/integration/test-memory-secrets.py searches for secrets;
+# valgrind serves the soak benchmark (tests/bench/soak.py --valgrind).
 set -e
 #   tests/install-deps.sh          everything the tests, fuzzing and packaging need
 #   tests/install-deps.sh --build  only what building the daemon needs (the demo)
 PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
       libcurl4-openssl-dev libjson-c-dev libssl-dev libsystemd-dev libconfig-dev libyaml-dev"
 [ "${1:-}" = --build ] || PKGS="$PKGS check
-      python3 python3-hvac openssl nodejs systemd dbus util-linux procps time groff-base strace
+      python3 python3-hvac openssl nodejs systemd dbus util-linux procps time groff-base strace gdb valgrind
       clang libclang-rt-14-dev
       debhelper dpkg-dev lintian rpm xz-utils
       prometheus-node-exporter prometheus"
