@@ -69,6 +69,7 @@ typedef struct AzureStore {
         char *authority;
         char *ca_file;
         char *ca_pem;
+        uint64_t timeout_usec;
         AzureAuthMethod method;
         char *tenant_id;
         char *client_id;
@@ -125,7 +126,7 @@ static void strip_slash(char *s) {
 }
 
 static int azure_parse_config(Store *s, ConfigParser *p, const config_setting_t *g) {
-        static const char *const keys[] = { "type", "vault_url", "authority", "ca_file", "ca_pem", "auth", NULL };
+        static const char *const keys[] = { "type", "vault_url", "authority", "ca_file", "ca_pem", "timeout", "auth", NULL };
         static const char *const method_keys[_AZURE_AUTH_MAX][4] = {
                 [AZURE_AUTH_DEFAULT] = { "tenant_id", "client_id", "client_id_file", "imds_endpoint" },
                 [AZURE_AUTH_CLIENT_SECRET] = { "tenant_id", "client_id", "client_id_file", "client_secret_file" },
@@ -152,6 +153,7 @@ static int azure_parse_config(Store *s, ConfigParser *p, const config_setting_t 
                                      a->authority, AUTHORITY_DEFAULT);
         }
         store_parse_ca(p, s, g, &a->ca_file, &a->ca_pem);
+        store_parse_timeout(p, s, g, &a->timeout_usec);
 
         const config_setting_t *ag;
         int m;
@@ -201,6 +203,7 @@ static void azure_dump_config(const Store *s, ConfigDump *d) {
         if (a->authority)
                 config_dump_string(d, "authority", a->authority);
         store_dump_ca(d, a->ca_file, a->ca_pem);
+        config_dump_duration(d, "timeout", a->timeout_usec);
         config_dump_open(d, "auth");
         config_dump_string(d, "method", auth_names[a->method]);
         const struct {
@@ -878,7 +881,8 @@ static int resolve_source(AzureStore *a) {
 
 static int azure_start(Store *s, const StoreContext *ctx) {
         AzureStore *a = (AzureStore *) s;
-        HttpPoolOptions o = { .ca_file = a->ca_file, .ca_pem = a->ca_pem };
+        HttpPoolOptions o = { .ca_file = a->ca_file, .ca_pem = a->ca_pem, .timeout_usec = a->timeout_usec,
+                              .connect_timeout_usec = MIN(a->timeout_usec, 10 * USEC_PER_SEC) };
         char msg[512];
 
         a->ctx = *ctx;

@@ -38,6 +38,7 @@ typedef struct GcpStore {
         char *endpoint;
         char *ca_file;
         char *ca_pem;
+        uint64_t timeout_usec;
         GcpAuthConfig auth;
         /* run time */
         StoreContext ctx;
@@ -75,7 +76,7 @@ static bool id_valid(const char *s, size_t max) {
 }
 
 static int gcp_parse_config(Store *s, ConfigParser *p, const config_setting_t *g) {
-        static const char *const keys[] = { "type", "project", "location", "endpoint", "ca_file", "ca_pem", "auth", NULL };
+        static const char *const keys[] = { "type", "project", "location", "endpoint", "ca_file", "ca_pem", "timeout", "auth", NULL };
         static const char *const method_keys[_GCP_AUTH_MAX][2] = {
                 [GCP_AUTH_DEFAULT] = { "metadata_endpoint" },
                 [GCP_AUTH_SERVICE_ACCOUNT_KEY] = { "key_file" },
@@ -102,6 +103,7 @@ static int gcp_parse_config(Store *s, ConfigParser *p, const config_setting_t *g
                              "store '%s': endpoint \"%s\" must be an https:// URL (http:// only for a loopback address)",
                              s->name, gs->endpoint);
         store_parse_ca(p, s, g, &gs->ca_file, &gs->ca_pem);
+        store_parse_timeout(p, s, g, &gs->timeout_usec);
 
         const config_setting_t *ag;
         int m;
@@ -138,6 +140,7 @@ static void gcp_dump_config(const Store *s, ConfigDump *d) {
         if (gs->endpoint)
                 config_dump_string(d, "endpoint", gs->endpoint);
         store_dump_ca(d, gs->ca_file, gs->ca_pem);
+        config_dump_duration(d, "timeout", gs->timeout_usec);
         config_dump_open(d, "auth");
         config_dump_string(d, "method", gcp_auth_names[au->method]);
         if (au->key_file)
@@ -432,7 +435,8 @@ static int gcp_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *us
 
 static int gcp_start(Store *s, const StoreContext *ctx) {
         GcpStore *g = (GcpStore *) s;
-        HttpPoolOptions o = { .ca_file = g->ca_file, .ca_pem = g->ca_pem };
+        HttpPoolOptions o = { .ca_file = g->ca_file, .ca_pem = g->ca_pem, .timeout_usec = g->timeout_usec,
+                              .connect_timeout_usec = MIN(g->timeout_usec, 10 * USEC_PER_SEC) };
         int r;
 
         g->ctx = *ctx;
