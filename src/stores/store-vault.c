@@ -20,6 +20,7 @@
 #include "stores/store-url.h"
 #include "stores/store.h"
 #include "util/duration.h"
+#include "util/escape.h"
 #include "util/http.h"
 #include "util/json.h"
 #include "util/random.h"
@@ -117,7 +118,9 @@ static int vault_parse_config(Store *s, ConfigParser *p, const config_setting_t 
         if (config_get_duration(p, g, "timeout", &v->timeout_usec) > 0 && v->timeout_usec < 100 * USEC_PER_MSEC)
                 config_error(p, config_setting_get_member(g, "timeout"), "store '%s': 'timeout' must be at least 100ms",
                              s->name);
-        config_get_string(p, g, "namespace", false, &v->namespace);
+        if (config_get_string(p, g, "namespace", false, &v->namespace) > 0 && text_has_control(v->namespace))
+                config_error(p, config_setting_get_member(g, "namespace"),
+                             "store '%s': 'namespace' must not contain control characters (it is sent as a header)", s->name);
         store_parse_ca(p, s, g, &v->ca_file, &v->ca_pem);
         config_get_string(p, g, "ca_path", false, &v->ca_path);
 

@@ -12,6 +12,7 @@
 
 #include "util/cleanup.h"
 #include "util/duration.h"
+#include "util/escape.h"
 #include "util/list.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_USEC (10ULL * 1000000ULL)
@@ -473,8 +474,13 @@ HttpPool *http_pool_free(HttpPool *p) {
 }
 
 int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *userdata, HttpCall **ret) {
-        HttpCall *c = calloc(1, sizeof(HttpCall));
         const char *method = req->method ? req->method : "GET";
+        /* curl sends a header as it is given: a line break in a value (a token from a file or
+         * from a server) would start a header of the value's choosing. */
+        for (char *const *h = req->headers; h && *h; h++)
+                if (text_has_control(*h))
+                        return -EINVAL;
+        HttpCall *c = calloc(1, sizeof(HttpCall));
         if (!c)
                 return -ENOMEM;
         c->pool = p;

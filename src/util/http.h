@@ -89,6 +89,7 @@ int http_pool_new(HttpContext *ctx, const HttpPoolOptions *opts, HttpPool **ret)
 HttpPool *http_pool_free(HttpPool *p);
 
 /* Starts a request (or queues it for a place); cb runs once, from the event loop. With
- * ret, the call can be cancelled (callback not run) until it completes. */
+ * ret, the call can be cancelled (callback not run) until it completes. -EINVAL (and no
+ * callback) if a header holds a control character: a line break would start another. */
 int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *userdata, HttpCall **ret);
 void http_call_cancel(HttpCall *c);
