@@ -41,8 +41,24 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def answer(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PATCH(self):  # a Kubernetes server-side apply: the object back
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.answer(200, json.dumps(body).encode())
+
     def do_GET(self):
         HEADERS.append(list(self.headers.items()))
+        if self.path.startswith("/api/v1/namespaces/app/secrets"):  # a Secret whose data holds a null
+            self.answer(200, json.dumps({"kind": "SecretList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
+                                         "items": [{"metadata": {"name": "bin", "namespace": "app", "labels": {
+                                             "app.kubernetes.io/managed-by": "secretsyncd"}}, "data": {"v": None}}]}).encode())
+            return
         if self.path.endswith("/auth/token/lookup-self"):
             status, body = 200, json.dumps({"data": {"ttl": 3600, "renewable": False, "policies": ["x"]}}).encode()
         else:
@@ -177,6 +193,26 @@ secrets = ( {{ name = "bin"; store = "demo"; data = ( {{ secret_key = "v"; remot
         check(base64.b64decode(b64) == got, f"and a Kubernetes Secret as base64 of the same bytes ({b64})")
     finally:
         kube.stop()
+
+    # --- a Kubernetes API whose Secret data holds a null (a hostile or broken server)
+    hostile_kube = StandinServer(Handler, tls_cert=m.server_cert, tls_key=m.server_key)
+    threading.Thread(target=hostile_kube.serve_forever, daemon=True).start()
+    kc = cred("kubeconfig-hostile", f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "{hostile_kube.url}", certificate-authority: "{m.ca_cert}"}}}}]
+users: [{{name: u, user: {{token: t}}}}]
+contexts: [{{name: c, context: {{cluster: c, user: u}}}}]
+current-context: c""")
+    conf = s.write_config(name="null.conf", text=f"""
+stores = {{ demo = {{ type = "fake"; data = ( {{ key = "bin"; value = "v"; }} ); }}; }};
+kubernetes = {{ kubeconfig = "{kc}"; leader_election = {{ enabled = false; }}; }};
+secrets = ( {{ name = "bin"; store = "demo"; data = ( {{ secret_key = "v"; remote_ref = {{ key = "bin"; }}; }} );
+   kubernetes = {{ namespace = "app"; name = "bin"; }}; }} );
+""")
+    r = run(["-c", conf, "--once"])
+    check(r.returncode == 0, f"a listed Secret with a null data value is written over, not a crash "
+                             f"(exit {r.returncode}: {r.stderr.strip()[-200:]!r})")
+    hostile_kube.shutdown()
 finally:
     vault.shutdown()
     s.cleanup()
