@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "stores/oauth.h"
+#include "stores/store-replies.h"
 #include "stores/store-url.h"
 #include "stores/store.h"
 #include "util/duration.h"
@@ -594,27 +595,21 @@ static int retry_later(AzureRead *r, uint64_t retry_after) {
                                           r);
 }
 
-/* {"value": "...", "id": "https://{vault}/secrets/{name}/{version}", ...} */
-static void read_answer(AzureRead *r, const HttpResponse *resp) {
+int azure_reply_secret(const SecBuf *body, SecBuf **ret_value, char **ret_version, const char **ret_why) {
         json_object *o = NULL, *val, *id;
-        char msg[768], shown[512];
         _cleanup_secbuf_ SecBuf *value = NULL;
         _cleanup_free_ char *version = NULL;
 
-        read_shown(r, shown, sizeof(shown));
-        if (json_parse_strict(resp->body->data, resp->body->len, &o) < 0 || !json_object_object_get_ex(o, "value", &val) ||
+        if (json_parse_strict(body->data, body->len, &o) < 0 || !json_object_object_get_ex(o, "value", &val) ||
             !json_object_is_type(val, json_type_string)) {
                 json_put_wiped(o);
-                snprintf(msg, sizeof(msg), "reading secret %s from %s: malformed answer (no \"value\" string)", shown,
-                         r->a->vault_url);
-                read_complete(r, -EBADMSG, msg, NULL, NULL);
-                return;
+                *ret_why = "malformed answer (no \"value\" string)";
+                return -EBADMSG;
         }
         if ((size_t) json_object_get_string_len(val) > AZURE_SECRET_MAX) {
                 json_put_wiped(o);
-                snprintf(msg, sizeof(msg), "secret %s is larger than Key Vault's 25 KiB limit", shown);
-                read_complete(r, -EFBIG, msg, NULL, NULL);
-                return;
+                *ret_why = "larger than Key Vault's 25 KiB limit";
+                return -EFBIG;
         }
         value = secbuf_new_from(json_object_get_string(val), (size_t) json_object_get_string_len(val));
         if (json_object_object_get_ex(o, "id", &id) && json_object_is_type(id, json_type_string)) {
@@ -623,10 +618,32 @@ static void read_answer(AzureRead *r, const HttpResponse *resp) {
                         version = strdup(slash + 1);
         }
         json_put_wiped(o);
-        if (!value)
-                read_complete(r, -ENOMEM, "out of memory", NULL, NULL);
-        else
-                read_complete(r, 0, NULL, value, version);
+        if (!value) {
+                *ret_why = "out of memory";
+                return -ENOMEM;
+        }
+        *ret_value = TAKE_PTR(value);
+        *ret_version = TAKE_PTR(version);
+        return 0;
+}
+
+static void read_answer(AzureRead *r, const HttpResponse *resp) {
+        _cleanup_secbuf_ SecBuf *value = NULL;
+        _cleanup_free_ char *version = NULL;
+        const char *why = NULL;
+        char msg[768], shown[512];
+
+        int k = azure_reply_secret(resp->body, &value, &version, &why);
+        if (k < 0) {
+                read_shown(r, shown, sizeof(shown));
+                if (k == -EFBIG)
+                        snprintf(msg, sizeof(msg), "secret %s is %s", shown, why);
+                else
+                        snprintf(msg, sizeof(msg), "reading secret %s from %s: %s", shown, r->a->vault_url, why);
+                read_complete(r, k, msg, NULL, NULL);
+                return;
+        }
+        read_complete(r, 0, NULL, value, version);
 }
 
 static void on_read(const HttpResponse *resp, void *userdata) {

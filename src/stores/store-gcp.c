@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "stores/gcp-credentials.h"
+#include "stores/store-replies.h"
 #include "stores/store-url.h"
 #include "stores/store.h"
 #include "util/base64.h"
@@ -186,15 +187,13 @@ static int retry_later(GcpRead *r, uint64_t retry_after) {
                                           on_retry, r);
 }
 
-/* {"name": ".../versions/3", "payload": {"data": "<base64>", "dataCrc32c": "<decimal>"}} */
-static void read_answer(GcpRead *r, const HttpResponse *resp) {
+int gcp_reply_secret(const SecBuf *body, SecBuf **ret_value, char **ret_version, const char **ret_why) {
         json_object *o = NULL, *payload, *data, *crc, *name;
         _cleanup_secbuf_ SecBuf *value = NULL;
         _cleanup_free_ char *version = NULL;
-        char msg[768];
         const char *why = NULL;
 
-        if (json_parse_strict(resp->body->data, resp->body->len, &o) < 0 ||
+        if (json_parse_strict(body->data, body->len, &o) < 0 ||
             !json_object_object_get_ex(o, "payload", &payload) || !json_object_is_type(payload, json_type_object))
                 why = "no payload";
         else if (!json_object_object_get_ex(payload, "data", &data))
@@ -220,8 +219,24 @@ static void read_answer(GcpRead *r, const HttpResponse *resp) {
         }
         json_put_wiped(o);
         if (why) {
+                *ret_why = why;
+                return strstr(why, "memory") ? -ENOMEM : -EBADMSG;
+        }
+        *ret_value = TAKE_PTR(value);
+        *ret_version = TAKE_PTR(version);
+        return 0;
+}
+
+static void read_answer(GcpRead *r, const HttpResponse *resp) {
+        _cleanup_secbuf_ SecBuf *value = NULL;
+        _cleanup_free_ char *version = NULL;
+        const char *why = NULL;
+        char msg[768];
+
+        int k = gcp_reply_secret(resp->body, &value, &version, &why);
+        if (k < 0) {
                 snprintf(msg, sizeof(msg), "reading secret %s from Secret Manager: %s", r->shown, why);
-                read_complete(r, strstr(why, "memory") ? -ENOMEM : -EBADMSG, msg, NULL, NULL);
+                read_complete(r, k, msg, NULL, NULL);
                 return;
         }
         read_complete(r, 0, NULL, value, version);

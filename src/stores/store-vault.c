@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <time.h>
 
+#include "stores/store-replies.h"
 #include "stores/store-url.h"
 #include "stores/store.h"
 #include "util/duration.h"
@@ -696,38 +697,56 @@ static void on_read(const HttpResponse *resp, void *userdata) {
                 return;
         }
 
-        json_object *o = NULL, *data, *inner, *meta, *ver;
         _cleanup_secbuf_ SecBuf *value = NULL;
-        char version[32] = "";
-        if (json_parse_strict(resp->body->data, resp->body->len, &o) < 0 ||
-            !json_object_object_get_ex(o, "data", &data) || !json_object_is_type(data, json_type_object)) {
-                json_put_wiped(o);
-                snprintf(msg, sizeof(msg), "reading %s: malformed JSON from Vault", shown);
-                read_complete(r, -EBADMSG, msg, NULL, NULL);
+        _cleanup_free_ char *version = NULL;
+        const char *why = NULL;
+        int k = vault_reply_secret(resp->body, v->kv_version, &value, &version, &why);
+        if (k == -ENOMSG)
+                snprintf(msg, sizeof(msg),
+                         "reading %s: no data.data in the answer (is %s a KV version 2 mount? set kv_version = 1 for version 1)",
+                         shown, v->mount);
+        else if (k < 0)
+                snprintf(msg, sizeof(msg), "reading %s: %s", shown, why);
+        if (k < 0) {
+                read_complete(r, k == -ENOMEM ? k : -EBADMSG, msg, NULL, NULL);
                 return;
         }
-        if (v->kv_version == 2) {
+        read_complete(r, 0, NULL, value, version);
+}
+
+int vault_reply_secret(const SecBuf *body, int kv_version, SecBuf **ret_value, char **ret_version,
+                       const char **ret_why) {
+        json_object *o = NULL, *data, *inner, *meta, *ver;
+        _cleanup_secbuf_ SecBuf *value = NULL;
+        _cleanup_free_ char *version = NULL;
+
+        if (json_parse_strict(body->data, body->len, &o) < 0 || !json_object_object_get_ex(o, "data", &data) ||
+            !json_object_is_type(data, json_type_object)) {
+                json_put_wiped(o);
+                *ret_why = "malformed JSON from Vault";
+                return -EBADMSG;
+        }
+        if (kv_version == 2) {
                 if (!json_object_object_get_ex(data, "data", &inner) || !json_object_is_type(inner, json_type_object)) {
                         json_put_wiped(o);
-                        snprintf(msg, sizeof(msg),
-                                 "reading %s: no data.data in the answer (is %s a KV version 2 mount? set kv_version = 1 for version 1)",
-                                 shown, v->mount);
-                        read_complete(r, -EBADMSG, msg, NULL, NULL);
-                        return;
+                        *ret_why = "no data.data in the answer";
+                        return -ENOMSG;
                 }
-                if (json_object_object_get_ex(data, "metadata", &meta) &&
-                    json_object_object_get_ex(meta, "version", &ver))
-                        snprintf(version, sizeof(version), "%" PRId64, json_object_get_int64(ver));
+                if (json_object_object_get_ex(data, "metadata", &meta) && json_object_object_get_ex(meta, "version", &ver) &&
+                    asprintf(&version, "%" PRId64, json_object_get_int64(ver)) < 0)
+                        version = NULL;
                 data = inner;
         }
         value = secbuf_new(256);
         int k = value ? json_serialize(data, value) : -ENOMEM;
         json_put_wiped(o);
         if (k < 0) {
-                read_complete(r, k, "out of memory", NULL, NULL);
-                return;
+                *ret_why = "out of memory";
+                return k;
         }
-        read_complete(r, 0, NULL, value, *version ? version : NULL);
+        *ret_value = TAKE_PTR(value);
+        *ret_version = TAKE_PTR(version);
+        return 0;
 }
 
 static void read_send(VaultRead *r) {
