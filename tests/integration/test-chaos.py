@@ -332,8 +332,8 @@ secrets = ( {secrets_conf()} );
                       f"stall: the stalled reads fail within the stores' timeout ({r['fail_after']:.1f} s, timeout {TIMEOUT:g} s)")
                 check(all("timed out" in ln for st in STORES for ln in failures(log, st)), "stall: the failures say 'timed out'")
             if kind == "refuse":
-                check(all("connect" in ln.lower() for st in STORES for ln in failures(log, st)),
-                      "refuse: the failures say the connection was refused")
+                check(all(any("connect" in ln.lower() for ln in failures(log, st)) for st in STORES),
+                      "refuse: each store's failures say it could not connect")
         certificate_round()
         dns_round()
         fault_round("latency", seconds=0, expect_fail=False)  # a healthy round: the caches settle
@@ -360,8 +360,14 @@ secrets = ( {secrets_conf()} );
     # round: a few more or fewer. A leak would grow by one at least per fault, 14 a series.
     check(counts[2][0] - counts[0][0] <= 3, f"no descriptor leaked ({counts[0][0]} -> {counts[2][0]})")
     check(counts[2][1] - counts[0][1] <= 3, f"no TCP connection leaked ({counts[0][1]} -> {counts[2][1]})")
-    check(counts[2][2] - counts[1][2] < 512, f"RSS flat from one series to the next ({counts[1][2]} -> {counts[2][2]} KiB)")
+    with open(f"/proc/{d.proc.pid}/maps") as f:
+        asan = "libasan" in f.read()  # its quarantine holds freed memory: RSS says nothing then
+    if not asan:
+        check(counts[2][2] - counts[1][2] < 512,
+              f"RSS flat from one series to the next ({counts[1][2]} -> {counts[2][2]} KiB)")
     check(d.proc.poll() is None, "the daemon is still running")
+    rc, d = d.stop(), None
+    check(rc == 0, f"the daemon stops cleanly (exit {rc}; built with ASan, LeakSanitizer would fail it on a leak)")
 finally:
     if d:
         d.stop()
