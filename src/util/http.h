@@ -14,7 +14,9 @@
 
 #define HTTP_BODY_MAX (4U * 1024U * 1024U)
 
-/* Shared by all stores: the event loop and the limit on requests in flight across them. */
+/* Shared by all stores: the event loop and the limit on requests in flight across them
+ * (each pool may have one in flight beyond it, so that no store waits for the timeouts of
+ * another whose server hangs). */
 typedef struct HttpContext HttpContext;
 /* One per store: its own connection cache (keep-alive) and TLS settings. */
 typedef struct HttpPool HttpPool;

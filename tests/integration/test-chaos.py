@@ -150,7 +150,7 @@ current-context: chaos
     def config(vault_server=None, name="secretsyncd.conf"):
         t = f'timeout = "{TIMEOUT:g}s";'
         return s.write_config(name=name, text=f"""
-daemon = {{ min_backoff = "200ms"; max_backoff = "1s"; refresh_interval = "1h"; }};
+daemon = {{ min_backoff = "200ms"; max_backoff = "1s"; refresh_interval = "1h"; max_concurrent_requests = 4; }};
 stores = {{
   vault = {{ type = "vault"; server = "{vault_server or proxies["vault"].url}"; ca_file = "{m.ca_cert}"; {t}
             auth = {{ method = "token"; token_file = "{vault_token}"; }}; }};
@@ -236,19 +236,24 @@ secrets = ( {secrets_conf()} );
         d.signal(signal.SIGUSR1)
         healthy = [st for st in ALL if st not in behind]
         late = wait_synced(healthy, rnd, 10)
-        check(not late, f"{kind}: the secrets not behind the fault are synced at once ({late})")
+        took = time.monotonic() - t0
+        # Not after a timeout of the stalled requests, though these outnumber the places
+        # (max_concurrent_requests = 4 for 12 reads behind the fault).
+        check(not late and took < TIMEOUT, f"{kind}: the secrets not behind the fault are synced at once "
+                                           f"({took:.2f} s; late: {late})")
         faulty = [st for st in STORES if st in behind]
         named = faulty + (["kube"] if "kube" in behind else [])
         result = {}
         if expect_fail:
-            end = t0 + 4 * TIMEOUT + 5
-            while time.monotonic() < end:
+            end, first = t0 + 4 * TIMEOUT + 5, {}
+            while time.monotonic() < end and len(first) < len(named):
                 log = d.output()[start:]
-                if all(failures(log, st) for st in named):
-                    break
+                first.update({st: time.monotonic() - t0 for st in named if st not in first and failures(log, st)})
                 time.sleep(0.05)
             log = d.output()[start:]
-            result["fail_after"] = time.monotonic() - t0
+            result["fail_after"] = max(first.values(), default=99)
+            if result["fail_after"] > TIMEOUT + 1:
+                print(f"# {kind}: first failure after (s) {json.dumps({k: round(v, 2) for k, v in first.items()})}")
             missing = [st for st in named if not failures(log, st)]
             check(not missing, f"{kind}: a failure is logged for each store and Kubernetes target behind it ({missing})")
             kept = [f"{st}-{i}" for st in faulty for i in range(N) if read(f"{st}-{i}") != value(st, i, rnd - 1)]
