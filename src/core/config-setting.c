@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "util/cleanup.h"
 #include "util/duration.h"
+#include "util/escape.h"
 
 /* ---------------------------------------------------------------- errors ---- */
 
@@ -489,6 +490,12 @@ static int parse_string(ConfigParser *p, const config_setting_t *g, const config
         }
         if (!**v && (t->flags & CONFIG_SETTING_NONEMPTY)) {
                 config_error(p, s, "'%s' must not be empty", t->name);
+                return -EINVAL;
+        }
+        /* A line break or an escape in a name, key or path would go on into the journal, a
+         * file name or a request: only a template may span lines. */
+        if (!(t->flags & CONFIG_SETTING_MULTILINE) && text_has_control(*v)) {
+                config_error(p, s, "'%s' must not contain control characters (line breaks, escapes)", t->name);
                 return -EINVAL;
         }
         if (t->valid && !t->valid(*v)) {

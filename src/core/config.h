@@ -275,6 +275,7 @@ enum {
         CONFIG_SETTING_STOP_UNREAD = 1 << 4, /* the rest of the group is not read without it */
         CONFIG_SETTING_STOP_INVALID = 1 << 5, /* ...nor when its check fails */
         CONFIG_SETTING_CHECK_ALWAYS = 1 << 6, /* its check runs also when it is not set (s NULL) */
+        CONFIG_SETTING_MULTILINE = 1 << 7,    /* may hold control characters (a template) */
 };
 
 typedef struct ConfigDump ConfigDump;

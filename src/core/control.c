@@ -478,25 +478,47 @@ static bool bool_param(json_object *params, const char *key) {
         return v && json_object_get_boolean(v);
 }
 
-static void dispatch(Connection *c, const char *msg, size_t len) {
+int control_request_parse(const char *msg, size_t len, ControlRequest *ret) {
         json_object *req = NULL;
 
         if (json_parse_strict(msg, len, &req) < 0 || !json_object_is_type(req, json_type_object) ||
             !member(req, "method", json_type_string)) {
-                /* Not Varlink: say so and hang up, as there is no telling where it ends. */
                 json_object_put(req);
+                return -EBADMSG;
+        }
+        json_object *params = member(req, "parameters", json_type_object), *names = NULL;
+        *ret = (ControlRequest) {
+                .root = req,
+                .method = json_object_get_string(member(req, "method", json_type_string)),
+                .params = params,
+                .names = member(params, "names", json_type_array),
+                .oneway = bool_param(req, "oneway"),
+        };
+        ret->names_invalid = params && json_object_object_get_ex(params, "names", &names) && !ret->names &&
+                             !json_object_is_type(names, json_type_null);
+        return 0;
+}
+
+void control_request_done(ControlRequest *r) {
+        json_object_put(r->root);
+        *r = (ControlRequest) {};
+}
+
+static void dispatch(Connection *c, const char *msg, size_t len) {
+        ControlRequest req;
+
+        if (control_request_parse(msg, len, &req) < 0) {
+                /* Not Varlink: say so and hang up, as there is no telling where it ends. */
                 reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "method");
                 c->close_after = true;
                 return;
         }
-        const char *method = json_object_get_string(member(req, "method", json_type_string));
-        json_object *params = member(req, "parameters", json_type_object);
-        json_object *names = member(params, "names", json_type_array);
-        bool oneway = bool_param(req, "oneway");
+        const char *method = req.method;
+        json_object *params = req.params, *names = req.names;
+        bool oneway = req.oneway;
         size_t before = c->out.len;
 
-        if (params && json_object_object_get_ex(params, "names", NULL) && !names &&
-            !json_object_is_type(json_object_object_get(params, "names"), json_type_null))
+        if (req.names_invalid)
                 reply_error(c, "org.varlink.service.InvalidParameter", "parameter", "names");
         else if (streq(method, "io.secretsyncd.Status"))
                 method_status(c, names);
@@ -517,7 +539,7 @@ static void dispatch(Connection *c, const char *msg, size_t len) {
                 _cleanup_free_ char *interface = strndup(method, dot ? (size_t) (dot - method) : strlen(method));
                 reply_error(c, "org.varlink.service.InterfaceNotFound", "interface", interface ?: "");
         }
-        json_object_put(req);
+        control_request_done(&req);
         if (textbuf_error(&c->out) < 0) {
                 log_warning("control: a reply could not be composed: %s", strerror(-textbuf_error(&c->out)));
                 c->close_after = true;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
@@ -18,6 +19,20 @@ typedef struct Control Control;
 #define CONTROL_CONNECTIONS_MAX 4096U
 #define CONTROL_IDLE_USEC (30U * 1000U * 1000U) /* a client that neither asks nor reads */
 #define CONTROL_ACCEPT_BURST 64U
+
+/* One request as a client sent it (a JSON object, its NUL taken off): parsed apart from
+ * the socket, so that tests/fuzz can feed it anything. -EBADMSG if it is not a Varlink call
+ * (a JSON object with a "method" string). Everything points into root. */
+typedef struct ControlRequest {
+        json_object *root;
+        const char *method;
+        json_object *params; /* "parameters" when an object, else NULL */
+        json_object *names;  /* parameters.names when an array, else NULL */
+        bool names_invalid;  /* parameters.names there, but neither an array nor null */
+        bool oneway;
+} ControlRequest;
+int control_request_parse(const char *msg, size_t len, ControlRequest *ret);
+void control_request_done(ControlRequest *r);
 
 /* Listens on runtime_dir/io.secretsyncd (mode 0600; peers are checked with SO_PEERCRED:
  * root or our own uid). -EADDRINUSE when another daemon answers there. */

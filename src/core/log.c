@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <systemd/sd-journal.h>
 
+#include "util/escape.h"
+
 static int max_level = LOG_INFO;
 static bool use_journal = false;
 
@@ -83,7 +85,7 @@ static const char *priority_name(int p) {
 
 int log_event(int priority, const LogEvent *ev, const char *format, ...) {
         int ret = ev && ev->error ? -abs(ev->error) : 0;
-        char msg[2048];
+        char raw[2048], msg[2048], field[1024];
         va_list ap;
 
         bool observed = observer && ev && ev->action != LOG_ACTION_NONE;
@@ -91,8 +93,11 @@ int log_event(int priority, const LogEvent *ev, const char *format, ...) {
                 return ret;
 
         va_start(ap, format);
-        vsnprintf(msg, sizeof(msg), format, ap);
+        vsnprintf(raw, sizeof(raw), format, ap);
         va_end(ap);
+        /* Messages quote what came from outside (a store's error text, a remote key): no
+         * line break may forge a second entry, no escape sequence reach a terminal. */
+        escape_text(raw, msg, sizeof(msg));
         if (observed)
                 observer(priority, ev, msg, observer_userdata);
         if (priority > max_level)
@@ -121,15 +126,15 @@ int log_event(int priority, const LogEvent *ev, const char *format, ...) {
                         if (actions[ev->action].action)
                                 ADD("SECRETSYNC_ACTION=%s", actions[ev->action].action);
                         if (ev->secret)
-                                ADD("SECRETSYNC_SECRET=%s", ev->secret);
+                                ADD("SECRETSYNC_SECRET=%s", escape_text(ev->secret, field, sizeof(field)));
                         if (ev->store)
-                                ADD("SECRETSYNC_STORE=%s", ev->store);
+                                ADD("SECRETSYNC_STORE=%s", escape_text(ev->store, field, sizeof(field)));
                         if (ev->target)
-                                ADD("SECRETSYNC_TARGET=%s", ev->target);
+                                ADD("SECRETSYNC_TARGET=%s", escape_text(ev->target, field, sizeof(field)));
                         if (ev->remote_key)
-                                ADD("SECRETSYNC_REMOTE_KEY=%s", ev->remote_key);
+                                ADD("SECRETSYNC_REMOTE_KEY=%s", escape_text(ev->remote_key, field, sizeof(field)));
                         if (ev->version)
-                                ADD("SECRETSYNC_VERSION=%s", ev->version);
+                                ADD("SECRETSYNC_VERSION=%s", escape_text(ev->version, field, sizeof(field)));
                         if (ev->error)
                                 ADD("ERRNO=%d", abs(ev->error));
                 }

@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/manager.h"
+#include "util/escape.h"
 #include "util/secbuf.h"
 
 #define EXIT_USAGE 2
@@ -59,8 +60,9 @@ static void help(void) {
 }
 
 static void print_errors(char **errors) {
+        char b[2048];
         for (size_t i = 0; errors && errors[i]; i++)
-                fprintf(stderr, "%s\n", errors[i]);
+                fprintf(stderr, "%s\n", escape_text(errors[i], b, sizeof(b)));
 }
 
 int main(int argc, char *argv[]) {

@@ -35,7 +35,7 @@ struct KubeInformer {
 };
 
 
-static KubeObserved *observed_free(KubeObserved *o) {
+KubeObserved *kube_observed_free(KubeObserved *o) {
         if (!o)
                 return NULL;
         free(o->name);
@@ -54,7 +54,7 @@ static int pairs_of(json_object *map, char ***ret) {
                 return -ENOMEM;
         if (map && json_object_is_type(map, json_type_object)) {
                 json_object_object_foreach(map, key, v) {
-                        if (asprintf(&l[n], "%s=%s", key, json_object_get_string(v)) < 0) {
+                        if (asprintf(&l[n], "%s=%s", key, json_object_get_string(v) ?: "") < 0) {
                                 l[n] = NULL;
                                 strv_free(l);
                                 return -ENOMEM;
@@ -96,7 +96,9 @@ int kube_observed_data_hash(json_object *data, char *const *keys, char ret[KUBE_
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 json_object *v = NULL;
                 json_object_object_get_ex(data, names[i], &v);
-                const char *s = json_object_get_string(v);
+                /* A value that is not a string (null, from a broken or hostile server) as
+                 * its JSON: it differs from any of ours, so the Secret is written again. */
+                bool str = json_object_is_type(v, json_type_string);
                 if (i > 0)
                         r = secbuf_append_char(b, ',');
                 if (r >= 0)
@@ -104,7 +106,8 @@ int kube_observed_data_hash(json_object *data, char *const *keys, char ret[KUBE_
                 if (r >= 0)
                         r = secbuf_append_char(b, ':');
                 if (r >= 0)
-                        r = json_append_string(b, s, strlen(s));
+                        r = str ? json_append_string(b, json_object_get_string(v), strlen(json_object_get_string(v)))
+                                : secbuf_append_str(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
         }
         if (r >= 0)
                 r = secbuf_append_char(b, '}');
@@ -117,7 +120,7 @@ int kube_observed_data_hash(json_object *data, char *const *keys, char ret[KUBE_
         return 0;
 }
 
-static int observed_new(json_object *secret, KubeObserved **ret) {
+int kube_observed_new(json_object *secret, KubeObserved **ret) {
         json_object *meta = NULL, *labels = NULL, *annotations = NULL, *data = NULL;
         KubeObserved *o = calloc(1, sizeof(KubeObserved));
         int r;
@@ -130,14 +133,14 @@ static int observed_new(json_object *secret, KubeObserved **ret) {
         json_object_object_get_ex(secret, "data", &data);
         const char *name = kube_json_str(meta, "name");
         if (!name) {
-                observed_free(o);
+                kube_observed_free(o);
                 return -EBADMSG;
         }
         o->name = strdup(name);
         o->type = strdup(kube_json_str(secret, "type") ?: "Opaque");
         if (!o->name || !o->type || (r = pairs_of(labels, &o->labels)) < 0 ||
             (r = pairs_of(annotations, &o->annotations)) < 0 || (r = kube_observed_data_hash(data, NULL, o->data_hash)) < 0) {
-                observed_free(o);
+                kube_observed_free(o);
                 return -ENOMEM;
         }
         *ret = o;
@@ -156,14 +159,14 @@ static void obs_remove(KubeInformer *ns, const char *name) {
         KubeObserved **o = obs_find(ns, name);
         if (!o)
                 return;
-        observed_free(*o);
+        kube_observed_free(*o);
         *o = ns->obs[--ns->n_obs];
 }
 
 static int obs_add(KubeObserved ***l, size_t *n, KubeObserved *o) {
         KubeObserved **nl = reallocarray(*l, *n + 1, sizeof(KubeObserved *));
         if (!nl) {
-                observed_free(o);
+                kube_observed_free(o);
                 return -ENOMEM;
         }
         nl[(*n)++] = o;
@@ -173,11 +176,11 @@ static int obs_add(KubeObserved ***l, size_t *n, KubeObserved *o) {
 
 static void obs_upsert(KubeInformer *ns, json_object *secret) {
         KubeObserved *o = NULL;
-        if (observed_new(secret, &o) < 0)
+        if (kube_observed_new(secret, &o) < 0)
                 return;
         KubeObserved **old = obs_find(ns, o->name);
         if (old) {
-                observed_free(*old);
+                kube_observed_free(*old);
                 *old = o;
         } else
                 (void) obs_add(&ns->obs, &ns->n_obs, o);
@@ -185,7 +188,7 @@ static void obs_upsert(KubeInformer *ns, json_object *secret) {
 
 static void obs_clear(KubeObserved ***l, size_t *n) {
         for (size_t i = 0; i < *n; i++)
-                observed_free((*l)[i]);
+                kube_observed_free((*l)[i]);
         free(*l);
         *l = NULL;
         *n = 0;
@@ -291,11 +294,12 @@ static void on_list(const KubeResponse *r, void *userdata) {
                 retry_later(ns);
                 return;
         }
-        json_object_object_get_ex(r->object, "items", &items);
+        if (!json_object_object_get_ex(r->object, "items", &items) || !json_object_is_type(items, json_type_array))
+                items = NULL; /* json-c reads any object as an array if asked */
         json_object_object_get_ex(r->object, "metadata", &meta);
         for (size_t i = 0; items && i < json_object_array_length(items); i++) {
                 KubeObserved *o = NULL;
-                if (observed_new(json_object_array_get_idx(items, i), &o) >= 0)
+                if (kube_observed_new(json_object_array_get_idx(items, i), &o) >= 0)
                         (void) obs_add(&ns->building, &ns->n_building, o);
         }
         const char *cont = kube_json_str(meta, "continue");

@@ -22,6 +22,11 @@ typedef struct KubeObserved {
         char data_hash[KUBE_DATA_HASH_LEN + 1];
 } KubeObserved;
 
+/* What a comparison needs of a Secret object as a list or a watch event shows it (what the
+ * API server sends: anything, for all the parser knows). -EBADMSG without metadata.name. */
+int kube_observed_new(json_object *secret, KubeObserved **ret);
+KubeObserved *kube_observed_free(KubeObserved *o);
+
 typedef struct KubeInformer KubeInformer;
 
 typedef struct KubeInformerEvents {

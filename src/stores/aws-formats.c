@@ -147,8 +147,11 @@ int aws_parse_time(const char *s, int64_t *ret) {
         int64_t off = 0;
         if (*p == 'Z' || *p == 'z')
                 p++;
-        else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' && strspn(p + 1, "0123456789") == 2 &&
+                 strspn(p + 4, "0123456789") == 2) {
                 int h = (p[1] - '0') * 10 + (p[2] - '0'), m = (p[4] - '0') * 10 + (p[5] - '0');
+                if (h > 23 || m > 59)
+                        return -EINVAL;
                 off = (int64_t) (h * 3600 + m * 60) * (*p == '+' ? 1 : -1);
                 p += 6;
         } else

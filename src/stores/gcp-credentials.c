@@ -172,24 +172,21 @@ static int parse_file(GcpCredProvider *p, const char *path, const char *what, js
         return 0;
 }
 
-static void service_account_start(GcpCredProvider *p, json_object *key, const char *path) {
+int gcp_key_assertion(json_object *key, int64_t now, SecBuf **ret_body, const char **ret_token_uri,
+                      const char **ret_why) {
         const char *email = jstr(key, "client_email"), *pk = jstr(key, "private_key"), *kid = jstr(key, "private_key_id"),
                    *uri = jstr(key, "token_uri");
         _cleanup_secbuf_ SecBuf *claims = secbuf_new(512), *pem = NULL, *jwt = NULL, *body = secbuf_new(1024);
         _cleanup_free_ char *header = NULL;
-        char *hdr[] = { (char *) "Content-Type: application/x-www-form-urlencoded", NULL };
-        int64_t now = time(NULL);
         int r;
 
-        snprintf(p->source, sizeof(p->source), "service account key %s (%s)", path, email ? email : "?");
         if (!email || !pk || !uri) {
-                failf(p, -EINVAL, "the key file %s lacks client_email, private_key or token_uri (is it a service account key?)",
-                      path);
-                return;
+                *ret_why = "lacks client_email, private_key or token_uri (is it a service account key?)";
+                return -EINVAL;
         }
         if (!store_url_valid(uri)) {
-                failf(p, -EINVAL, "the key file %s names a token_uri that is not https:// (%s)", path, uri);
-                return;
+                *ret_why = "names a token_uri that is not https://";
+                return -EINVAL;
         }
         /* private_key_id is hex as IAM issues it; anything else is left out of the header. */
         bool kid_ok = kid && *kid && strspn(kid, "0123456789abcdefABCDEF") == strlen(kid);
@@ -197,8 +194,8 @@ static void service_account_start(GcpCredProvider *p, json_object *key, const ch
             asprintf(&header, "{\"alg\":\"RS256\",\"typ\":\"JWT\"%s%s%s}", kid_ok ? ",\"kid\":\"" : "",
                      kid_ok ? kid : "", kid_ok ? "\"" : "") < 0) {
                 header = NULL;
-                failf(p, -ENOMEM, "out of memory");
-                return;
+                *ret_why = "out of memory";
+                return -ENOMEM;
         }
         r = secbuf_append_str(claims, "{\"iss\":");
         r = r < 0 ? r : json_append_string(claims, email, strlen(email));
@@ -211,13 +208,33 @@ static void service_account_start(GcpCredProvider *p, json_object *key, const ch
                 r = secbuf_append_str(claims, tail);
         }
         if (r >= 0 && (r = jwt_sign_rs256(header, claims, pem, &jwt)) == -EINVAL) {
-                failf(p, r, "the private_key of %s is not an unencrypted RSA key", path);
-                return;
+                *ret_why = "has a private_key that is not an unencrypted RSA key";
+                return r;
         }
         r = r < 0 ? r : url_form_append_str(body, "grant_type", JWT_BEARER);
         r = r < 0 ? r : url_form_append(body, "assertion", jwt->data, jwt->len);
         if (r < 0) {
-                failf(p, r, "cannot make the service account assertion: %s", strerror(-r));
+                *ret_why = "cannot be made into an assertion";
+                return r;
+        }
+        *ret_body = TAKE_PTR(body);
+        *ret_token_uri = uri;
+        return 0;
+}
+
+static void service_account_start(GcpCredProvider *p, json_object *key, const char *path) {
+        const char *email = jstr(key, "client_email"), *uri = NULL, *why = NULL;
+        _cleanup_secbuf_ SecBuf *body = NULL;
+        char *hdr[] = { (char *) "Content-Type: application/x-www-form-urlencoded", NULL };
+
+        snprintf(p->source, sizeof(p->source), "service account key %s (%s)", path, email ? email : "?");
+        int r = gcp_key_assertion(key, time(NULL), &body, &uri, &why);
+        if (r < 0) {
+                const char *bad_uri = jstr(key, "token_uri");
+                if (bad_uri && !store_url_valid(bad_uri))
+                        failf(p, r, "the key file %s %s (%s)", path, why, bad_uri);
+                else
+                        failf(p, r, "the key file %s %s", path, why);
                 return;
         }
         token_send(p, STEP_TOKEN, "POST", uri, hdr, body);
@@ -225,11 +242,10 @@ static void service_account_start(GcpCredProvider *p, json_object *key, const ch
 
 /* ---------------------------------------------------- external account ---- */
 
-/* The subject token out of a file's or URL's content: text, or a field of JSON. */
-static int subject_of(GcpCredProvider *p, const SecBuf *raw, SecBuf **ret) {
+int gcp_subject_token(json_object *ext, const SecBuf *raw, SecBuf **ret) {
         json_object *src, *fmt;
         const char *type = NULL, *field = NULL;
-        if (json_object_object_get_ex(p->ext, "credential_source", &src) &&
+        if (json_object_object_get_ex(ext, "credential_source", &src) &&
             json_object_object_get_ex(src, "format", &fmt)) {
                 type = jstr(fmt, "type");
                 field = jstr(fmt, "subject_token_field_name");
@@ -258,7 +274,7 @@ static void on_subject(const HttpResponse *resp, void *userdata) {
                       resp->error < 0 ? resp->message : "HTTP ", resp->error < 0 ? 0L : resp->status);
                 return;
         }
-        if (subject_of(p, resp->body, &subject) < 0) {
+        if (gcp_subject_token(p->ext, resp->body, &subject) < 0) {
                 failf(p, -EBADMSG, "the subject token URL's answer has no subject token in the format the file names");
                 return;
         }
@@ -328,7 +344,7 @@ static void external_start(GcpCredProvider *p, const char *path) {
                         failf(p, r, "%s", msg);
                         return;
                 }
-                if (subject_of(p, raw, &subject) < 0) {
+                if (gcp_subject_token(p->ext, raw, &subject) < 0) {
                         failf(p, -EBADMSG, "the subject token file %s has no token in the format %s names", file, path);
                         return;
                 }

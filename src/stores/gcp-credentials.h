@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,6 +44,16 @@ typedef void (*gcp_token_cb)(int error, const char *message, const OAuthToken *t
 
 int gcp_credentials_new(const GcpAuthConfig *cfg, HttpPool *pool, GcpCredProvider **ret);
 GcpCredProvider *gcp_credentials_free(GcpCredProvider *p); /* waiters are dropped, not called */
+/* What is read from the credential files, apart from the I/O so that tests/fuzz can feed
+ * it anything. The token request body for a service account key (a JSON key as IAM issues
+ * it): an RS256 assertion signed with its private_key; *ret_token_uri points into key; on
+ * failure *ret_why says what the key file lacks. */
+int gcp_key_assertion(json_object *key, int64_t now, SecBuf **ret_body, const char **ret_token_uri,
+                      const char **ret_why);
+/* The subject token out of a subject token file's or URL's content, as the external
+ * account file's credential_source.format says: the text, or a field of JSON. */
+int gcp_subject_token(json_object *ext, const SecBuf *raw, SecBuf **ret);
+
 /* A token now (cached) or later from the event loop. */
 void gcp_credentials_get(GcpCredProvider *p, gcp_token_cb cb, void *userdata);
 /* Google refused the token with this serial: unless a newer one is there already, the next

@@ -15,6 +15,7 @@
 #include "stores/aws-credentials.h"
 #include "stores/aws-formats.h"
 #include "stores/aws-request.h"
+#include "stores/store-replies.h"
 #include "stores/store-url.h"
 #include "stores/store.h"
 #include "util/base64.h"
@@ -312,7 +313,7 @@ static const char *read_shown(const AwsRead *r, char *buf, size_t size) {
 
 /* A value from a GetSecretValue answer or a SecretValues[] entry: SecretString as is,
  * SecretBinary decoded, byte-exact. */
-static int value_of(json_object *o, SecBuf **ret, const char **ret_version, const char **ret_why) {
+int aws_reply_secret(json_object *o, SecBuf **ret, const char **ret_version, const char **ret_why) {
         json_object *str, *bin, *ver;
         *ret_version = json_object_object_get_ex(o, "VersionId", &ver) && json_object_is_type(ver, json_type_string)
                                ? json_object_get_string(ver)
@@ -444,7 +445,7 @@ static void on_batch_answer(AwsCall *c, const HttpResponse *resp) {
                                 continue;
                         _cleanup_secbuf_ SecBuf *v = NULL;
                         const char *version, *why = NULL;
-                        int k2 = value_of(e, &v, &version, &why);
+                        int k2 = aws_reply_secret(e, &v, &version, &why);
                         if (k2 < 0) {
                                 snprintf(msg, sizeof(msg), "reading secret %s: %s", r->key, why ? why : strerror(-k2));
                                 read_complete(r, k2, msg, NULL, NULL);
@@ -537,7 +538,7 @@ static void on_answer(const HttpResponse *resp, void *userdata) {
         const char *version = NULL, *why = "malformed JSON";
         int r = json_parse_strict(resp->body->data, resp->body->len, &o);
         if (r >= 0)
-                r = value_of(o, &v, &version, &why);
+                r = aws_reply_secret(o, &v, &version, &why);
         if (r < 0) {
                 json_put_wiped(o);
                 snprintf(msg, sizeof(msg), "reading secret %s: %s", read_shown(c->reads[0], shown, sizeof(shown)), why);

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "stores/oauth.h"
+#include "stores/store-replies.h"
 #include "stores/store-url.h"
 #include "stores/store.h"
 #include "util/duration.h"
@@ -69,6 +70,7 @@ typedef struct AzureStore {
         char *authority;
         char *ca_file;
         char *ca_pem;
+        uint64_t timeout_usec;
         AzureAuthMethod method;
         char *tenant_id;
         char *client_id;
@@ -125,7 +127,7 @@ static void strip_slash(char *s) {
 }
 
 static int azure_parse_config(Store *s, ConfigParser *p, const config_setting_t *g) {
-        static const char *const keys[] = { "type", "vault_url", "authority", "ca_file", "ca_pem", "auth", NULL };
+        static const char *const keys[] = { "type", "vault_url", "authority", "ca_file", "ca_pem", "timeout", "auth", NULL };
         static const char *const method_keys[_AZURE_AUTH_MAX][4] = {
                 [AZURE_AUTH_DEFAULT] = { "tenant_id", "client_id", "client_id_file", "imds_endpoint" },
                 [AZURE_AUTH_CLIENT_SECRET] = { "tenant_id", "client_id", "client_id_file", "client_secret_file" },
@@ -152,6 +154,7 @@ static int azure_parse_config(Store *s, ConfigParser *p, const config_setting_t 
                                      a->authority, AUTHORITY_DEFAULT);
         }
         store_parse_ca(p, s, g, &a->ca_file, &a->ca_pem);
+        store_parse_timeout(p, s, g, &a->timeout_usec);
 
         const config_setting_t *ag;
         int m;
@@ -201,6 +204,7 @@ static void azure_dump_config(const Store *s, ConfigDump *d) {
         if (a->authority)
                 config_dump_string(d, "authority", a->authority);
         store_dump_ca(d, a->ca_file, a->ca_pem);
+        config_dump_duration(d, "timeout", a->timeout_usec);
         config_dump_open(d, "auth");
         config_dump_string(d, "method", auth_names[a->method]);
         const struct {
@@ -591,27 +595,21 @@ static int retry_later(AzureRead *r, uint64_t retry_after) {
                                           r);
 }
 
-/* {"value": "...", "id": "https://{vault}/secrets/{name}/{version}", ...} */
-static void read_answer(AzureRead *r, const HttpResponse *resp) {
+int azure_reply_secret(const SecBuf *body, SecBuf **ret_value, char **ret_version, const char **ret_why) {
         json_object *o = NULL, *val, *id;
-        char msg[768], shown[512];
         _cleanup_secbuf_ SecBuf *value = NULL;
         _cleanup_free_ char *version = NULL;
 
-        read_shown(r, shown, sizeof(shown));
-        if (json_parse_strict(resp->body->data, resp->body->len, &o) < 0 || !json_object_object_get_ex(o, "value", &val) ||
+        if (json_parse_strict(body->data, body->len, &o) < 0 || !json_object_object_get_ex(o, "value", &val) ||
             !json_object_is_type(val, json_type_string)) {
                 json_put_wiped(o);
-                snprintf(msg, sizeof(msg), "reading secret %s from %s: malformed answer (no \"value\" string)", shown,
-                         r->a->vault_url);
-                read_complete(r, -EBADMSG, msg, NULL, NULL);
-                return;
+                *ret_why = "malformed answer (no \"value\" string)";
+                return -EBADMSG;
         }
         if ((size_t) json_object_get_string_len(val) > AZURE_SECRET_MAX) {
                 json_put_wiped(o);
-                snprintf(msg, sizeof(msg), "secret %s is larger than Key Vault's 25 KiB limit", shown);
-                read_complete(r, -EFBIG, msg, NULL, NULL);
-                return;
+                *ret_why = "larger than Key Vault's 25 KiB limit";
+                return -EFBIG;
         }
         value = secbuf_new_from(json_object_get_string(val), (size_t) json_object_get_string_len(val));
         if (json_object_object_get_ex(o, "id", &id) && json_object_is_type(id, json_type_string)) {
@@ -620,10 +618,32 @@ static void read_answer(AzureRead *r, const HttpResponse *resp) {
                         version = strdup(slash + 1);
         }
         json_put_wiped(o);
-        if (!value)
-                read_complete(r, -ENOMEM, "out of memory", NULL, NULL);
-        else
-                read_complete(r, 0, NULL, value, version);
+        if (!value) {
+                *ret_why = "out of memory";
+                return -ENOMEM;
+        }
+        *ret_value = TAKE_PTR(value);
+        *ret_version = TAKE_PTR(version);
+        return 0;
+}
+
+static void read_answer(AzureRead *r, const HttpResponse *resp) {
+        _cleanup_secbuf_ SecBuf *value = NULL;
+        _cleanup_free_ char *version = NULL;
+        const char *why = NULL;
+        char msg[768], shown[512];
+
+        int k = azure_reply_secret(resp->body, &value, &version, &why);
+        if (k < 0) {
+                read_shown(r, shown, sizeof(shown));
+                if (k == -EFBIG)
+                        snprintf(msg, sizeof(msg), "secret %s is %s", shown, why);
+                else
+                        snprintf(msg, sizeof(msg), "reading secret %s from %s: %s", shown, r->a->vault_url, why);
+                read_complete(r, k, msg, NULL, NULL);
+                return;
+        }
+        read_complete(r, 0, NULL, value, version);
 }
 
 static void on_read(const HttpResponse *resp, void *userdata) {
@@ -878,7 +898,8 @@ static int resolve_source(AzureStore *a) {
 
 static int azure_start(Store *s, const StoreContext *ctx) {
         AzureStore *a = (AzureStore *) s;
-        HttpPoolOptions o = { .ca_file = a->ca_file, .ca_pem = a->ca_pem };
+        HttpPoolOptions o = { .ca_file = a->ca_file, .ca_pem = a->ca_pem, .timeout_usec = a->timeout_usec,
+                              .connect_timeout_usec = MIN(a->timeout_usec, 10 * USEC_PER_SEC) };
         char msg[512];
 
         a->ctx = *ctx;

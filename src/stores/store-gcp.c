@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "stores/gcp-credentials.h"
+#include "stores/store-replies.h"
 #include "stores/store-url.h"
 #include "stores/store.h"
 #include "util/base64.h"
@@ -38,6 +39,7 @@ typedef struct GcpStore {
         char *endpoint;
         char *ca_file;
         char *ca_pem;
+        uint64_t timeout_usec;
         GcpAuthConfig auth;
         /* run time */
         StoreContext ctx;
@@ -75,7 +77,7 @@ static bool id_valid(const char *s, size_t max) {
 }
 
 static int gcp_parse_config(Store *s, ConfigParser *p, const config_setting_t *g) {
-        static const char *const keys[] = { "type", "project", "location", "endpoint", "ca_file", "ca_pem", "auth", NULL };
+        static const char *const keys[] = { "type", "project", "location", "endpoint", "ca_file", "ca_pem", "timeout", "auth", NULL };
         static const char *const method_keys[_GCP_AUTH_MAX][2] = {
                 [GCP_AUTH_DEFAULT] = { "metadata_endpoint" },
                 [GCP_AUTH_SERVICE_ACCOUNT_KEY] = { "key_file" },
@@ -102,6 +104,7 @@ static int gcp_parse_config(Store *s, ConfigParser *p, const config_setting_t *g
                              "store '%s': endpoint \"%s\" must be an https:// URL (http:// only for a loopback address)",
                              s->name, gs->endpoint);
         store_parse_ca(p, s, g, &gs->ca_file, &gs->ca_pem);
+        store_parse_timeout(p, s, g, &gs->timeout_usec);
 
         const config_setting_t *ag;
         int m;
@@ -138,6 +141,7 @@ static void gcp_dump_config(const Store *s, ConfigDump *d) {
         if (gs->endpoint)
                 config_dump_string(d, "endpoint", gs->endpoint);
         store_dump_ca(d, gs->ca_file, gs->ca_pem);
+        config_dump_duration(d, "timeout", gs->timeout_usec);
         config_dump_open(d, "auth");
         config_dump_string(d, "method", gcp_auth_names[au->method]);
         if (au->key_file)
@@ -183,15 +187,13 @@ static int retry_later(GcpRead *r, uint64_t retry_after) {
                                           on_retry, r);
 }
 
-/* {"name": ".../versions/3", "payload": {"data": "<base64>", "dataCrc32c": "<decimal>"}} */
-static void read_answer(GcpRead *r, const HttpResponse *resp) {
+int gcp_reply_secret(const SecBuf *body, SecBuf **ret_value, char **ret_version, const char **ret_why) {
         json_object *o = NULL, *payload, *data, *crc, *name;
         _cleanup_secbuf_ SecBuf *value = NULL;
         _cleanup_free_ char *version = NULL;
-        char msg[768];
         const char *why = NULL;
 
-        if (json_parse_strict(resp->body->data, resp->body->len, &o) < 0 ||
+        if (json_parse_strict(body->data, body->len, &o) < 0 ||
             !json_object_object_get_ex(o, "payload", &payload) || !json_object_is_type(payload, json_type_object))
                 why = "no payload";
         else if (!json_object_object_get_ex(payload, "data", &data))
@@ -217,8 +219,24 @@ static void read_answer(GcpRead *r, const HttpResponse *resp) {
         }
         json_put_wiped(o);
         if (why) {
+                *ret_why = why;
+                return strstr(why, "memory") ? -ENOMEM : -EBADMSG;
+        }
+        *ret_value = TAKE_PTR(value);
+        *ret_version = TAKE_PTR(version);
+        return 0;
+}
+
+static void read_answer(GcpRead *r, const HttpResponse *resp) {
+        _cleanup_secbuf_ SecBuf *value = NULL;
+        _cleanup_free_ char *version = NULL;
+        const char *why = NULL;
+        char msg[768];
+
+        int k = gcp_reply_secret(resp->body, &value, &version, &why);
+        if (k < 0) {
                 snprintf(msg, sizeof(msg), "reading secret %s from Secret Manager: %s", r->shown, why);
-                read_complete(r, strstr(why, "memory") ? -ENOMEM : -EBADMSG, msg, NULL, NULL);
+                read_complete(r, k, msg, NULL, NULL);
                 return;
         }
         read_complete(r, 0, NULL, value, version);
@@ -432,7 +450,8 @@ static int gcp_fetch(Store *s, const RemoteRef *ref, store_fetch_cb cb, void *us
 
 static int gcp_start(Store *s, const StoreContext *ctx) {
         GcpStore *g = (GcpStore *) s;
-        HttpPoolOptions o = { .ca_file = g->ca_file, .ca_pem = g->ca_pem };
+        HttpPoolOptions o = { .ca_file = g->ca_file, .ca_pem = g->ca_pem, .timeout_usec = g->timeout_usec,
+                              .connect_timeout_usec = MIN(g->timeout_usec, 10 * USEC_PER_SEC) };
         int r;
 
         g->ctx = *ctx;

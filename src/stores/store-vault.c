@@ -17,9 +17,11 @@
 #include <json-c/json.h>
 #include <time.h>
 
+#include "stores/store-replies.h"
 #include "stores/store-url.h"
 #include "stores/store.h"
 #include "util/duration.h"
+#include "util/escape.h"
 #include "util/http.h"
 #include "util/json.h"
 #include "util/random.h"
@@ -120,7 +122,9 @@ static int vault_parse_config(Store *s, ConfigParser *p, const config_setting_t 
         if (config_get_duration(p, g, "timeout", &v->timeout_usec) > 0 && v->timeout_usec < 100 * USEC_PER_MSEC)
                 config_error(p, config_setting_get_member(g, "timeout"), "store '%s': 'timeout' must be at least 100ms",
                              s->name);
-        config_get_string(p, g, "namespace", false, &v->namespace);
+        if (config_get_string(p, g, "namespace", false, &v->namespace) > 0 && text_has_control(v->namespace))
+                config_error(p, config_setting_get_member(g, "namespace"),
+                             "store '%s': 'namespace' must not contain control characters (it is sent as a header)", s->name);
         store_parse_ca(p, s, g, &v->ca_file, &v->ca_pem);
         config_get_string(p, g, "ca_path", false, &v->ca_path);
 
@@ -734,38 +738,56 @@ static void on_read(const HttpResponse *resp, void *userdata) {
                 return;
         }
 
-        json_object *o = NULL, *data, *inner, *meta, *ver;
         _cleanup_secbuf_ SecBuf *value = NULL;
-        char version[32] = "";
-        if (json_parse_strict(resp->body->data, resp->body->len, &o) < 0 ||
-            !json_object_object_get_ex(o, "data", &data) || !json_object_is_type(data, json_type_object)) {
-                json_put_wiped(o);
-                snprintf(msg, sizeof(msg), "reading %s: malformed JSON from Vault", shown);
-                read_complete(r, -EBADMSG, msg, NULL, NULL);
+        _cleanup_free_ char *version = NULL;
+        const char *why = NULL;
+        int k = vault_reply_secret(resp->body, v->kv_version, &value, &version, &why);
+        if (k == -ENOMSG)
+                snprintf(msg, sizeof(msg),
+                         "reading %s: no data.data in the answer (is %s a KV version 2 mount? set kv_version = 1 for version 1)",
+                         shown, v->mount);
+        else if (k < 0)
+                snprintf(msg, sizeof(msg), "reading %s: %s", shown, why);
+        if (k < 0) {
+                read_complete(r, k == -ENOMEM ? k : -EBADMSG, msg, NULL, NULL);
                 return;
         }
-        if (v->kv_version == 2) {
+        read_complete(r, 0, NULL, value, version);
+}
+
+int vault_reply_secret(const SecBuf *body, int kv_version, SecBuf **ret_value, char **ret_version,
+                       const char **ret_why) {
+        json_object *o = NULL, *data, *inner, *meta, *ver;
+        _cleanup_secbuf_ SecBuf *value = NULL;
+        _cleanup_free_ char *version = NULL;
+
+        if (json_parse_strict(body->data, body->len, &o) < 0 || !json_object_object_get_ex(o, "data", &data) ||
+            !json_object_is_type(data, json_type_object)) {
+                json_put_wiped(o);
+                *ret_why = "malformed JSON from Vault";
+                return -EBADMSG;
+        }
+        if (kv_version == 2) {
                 if (!json_object_object_get_ex(data, "data", &inner) || !json_object_is_type(inner, json_type_object)) {
                         json_put_wiped(o);
-                        snprintf(msg, sizeof(msg),
-                                 "reading %s: no data.data in the answer (is %s a KV version 2 mount? set kv_version = 1 for version 1)",
-                                 shown, v->mount);
-                        read_complete(r, -EBADMSG, msg, NULL, NULL);
-                        return;
+                        *ret_why = "no data.data in the answer";
+                        return -ENOMSG;
                 }
-                if (json_object_object_get_ex(data, "metadata", &meta) &&
-                    json_object_object_get_ex(meta, "version", &ver))
-                        snprintf(version, sizeof(version), "%" PRId64, json_object_get_int64(ver));
+                if (json_object_object_get_ex(data, "metadata", &meta) && json_object_object_get_ex(meta, "version", &ver) &&
+                    asprintf(&version, "%" PRId64, json_object_get_int64(ver)) < 0)
+                        version = NULL;
                 data = inner;
         }
         value = secbuf_new(256);
         int k = value ? json_serialize(data, value) : -ENOMEM;
         json_put_wiped(o);
         if (k < 0) {
-                read_complete(r, k, "out of memory", NULL, NULL);
-                return;
+                *ret_why = "out of memory";
+                return k;
         }
-        read_complete(r, 0, NULL, value, *version ? version : NULL);
+        *ret_value = TAKE_PTR(value);
+        *ret_version = TAKE_PTR(version);
+        return 0;
 }
 
 static void read_send(VaultRead *r) {

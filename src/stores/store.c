@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/duration.h"
+
 /* The registry: adding a provider is one file and one line here. */
 static const StoreVTable *const store_registry[] = {
         &store_fake_vtable,
@@ -45,6 +47,13 @@ void store_dump_ca(ConfigDump *d, const char *file, const char *pem) {
                 config_dump_string(d, "ca_file", file);
         if (pem)
                 config_dump_string(d, "ca_pem", pem);
+}
+
+void store_parse_timeout(ConfigParser *p, const Store *s, const config_setting_t *g, uint64_t *ret_usec) {
+        *ret_usec = STORE_TIMEOUT_DEFAULT_USEC;
+        if (config_get_duration(p, g, "timeout", ret_usec) > 0 && *ret_usec < 100 * USEC_PER_MSEC)
+                config_error(p, config_setting_get_member(g, "timeout"), "store '%s': 'timeout' must be at least 100ms",
+                             s->name);
 }
 
 int store_parse_auth_method(ConfigParser *p, const Store *s, const config_setting_t *g, const char *const *names,

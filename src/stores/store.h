@@ -92,6 +92,10 @@ const char *store_types_list(void);
  * text), at most one of them: */
 void store_parse_ca(ConfigParser *p, const Store *s, const config_setting_t *g, char **ret_file, char **ret_pem);
 void store_dump_ca(ConfigDump *d, const char *file, const char *pem);
+/* timeout: the longest one request may take (default STORE_TIMEOUT_DEFAULT_USEC), at least
+ * 100ms. */
+#define STORE_TIMEOUT_DEFAULT_USEC (60ULL * 1000000ULL)
+void store_parse_timeout(ConfigParser *p, const Store *s, const config_setting_t *g, uint64_t *ret_usec);
 /* The auth group and its method, one of names[0..n) (names[0], "default", when unset):
  * *ret_group is NULL when there is no auth group. -EINVAL after an error. */
 int store_parse_auth_method(ConfigParser *p, const Store *s, const config_setting_t *g, const char *const *names,

@@ -13,6 +13,7 @@
 
 #include "util/cleanup.h"
 #include "util/duration.h"
+#include "util/escape.h"
 #include "util/list.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_USEC (10ULL * 1000000ULL)
@@ -80,7 +81,8 @@ struct HttpPool {
         HttpPoolOptions opts;
         char *ca_file, *ca_path, *cert_file, *key_file, *ca_pem, *cert_pem;
         SecBuf *key_pem;
-        HttpCall *calls; /* all of this pool's calls, queued or in flight */
+        HttpCall *calls;    /* all of this pool's calls, queued or in flight */
+        unsigned in_flight; /* of them, started and not streaming */
 };
 
 struct HttpCall {
@@ -103,6 +105,12 @@ struct HttpCall {
 };
 
 static void pump(HttpContext *ctx);
+
+/* A place among the requests in flight, taken (+1) or given back (-1). */
+static void place(HttpCall *c, int d) {
+        c->pool->ctx->in_flight += d;
+        c->pool->in_flight += d;
+}
 
 /* ------------------------------------------------------------ errors ---- */
 
@@ -206,7 +214,7 @@ static void call_finish(HttpCall *c, const HttpResponse *r) {
                 curl_multi_remove_handle(c->pool->multi, c->easy);
                 c->started = false;
                 if (!c->streaming) {
-                        ctx->in_flight--;
+                        place(c, -1);
                         pump(ctx);
                 }
         }
@@ -247,13 +255,9 @@ static void start(HttpCall *c) {
         HttpContext *ctx = c->pool->ctx;
         (void) sd_event_now(ctx->event, CLOCK_MONOTONIC, &c->started_usec);
         CURLMcode mc = curl_multi_add_handle(c->pool->multi, c->easy);
-        if (!c->streaming)
-                ctx->in_flight++;
         if (mc != CURLM_OK) {
                 HttpResponse r = { .error = -EIO, .message = curl_multi_strerror(mc) };
                 c->started = false;
-                if (!c->streaming)
-                        ctx->in_flight--;
                 http_done_cb cb = c->cb;
                 c->cb = NULL;
                 if (cb)
@@ -261,17 +265,28 @@ static void start(HttpCall *c) {
                 call_free(c);
                 return;
         }
+        if (!c->streaming)
+                place(c, +1);
         c->started = true;
 }
 
+/* Starts waiting calls in order while there are places, and beyond the limit the first
+ * call of each pool that has none in flight: a store whose requests all hang (a server
+ * that stopped answering) holds the shared places until they time out, and the other
+ * stores must not wait for that. */
 static void pump(HttpContext *ctx) {
-        while (ctx->queue_head && ctx->in_flight < ctx->max_in_flight) {
-                HttpCall *c = ctx->queue_head;
-                ctx->queue_head = c->queue_next;
-                if (!ctx->queue_head)
-                        ctx->queue_tail = &ctx->queue_head;
+        for (;;) {
+                HttpCall **q = &ctx->queue_head;
+                while (*q && ctx->in_flight >= ctx->max_in_flight && (*q)->pool->in_flight > 0)
+                        q = &(*q)->queue_next;
+                HttpCall *c = *q;
+                if (!c)
+                        return;
+                *q = c->queue_next;
+                if (ctx->queue_tail == &c->queue_next)
+                        ctx->queue_tail = q;
                 c->queue_next = NULL;
-                start(c);
+                start(c); /* from the head again: a failed start's callback may queue more */
         }
 }
 
@@ -485,8 +500,13 @@ HttpPool *http_pool_free(HttpPool *p) {
 }
 
 int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *userdata, HttpCall **ret) {
-        HttpCall *c = calloc(1, sizeof(HttpCall));
         const char *method = req->method ? req->method : "GET";
+        /* curl sends a header as it is given: a line break in a value (a token from a file or
+         * from a server) would start a header of the value's choosing. */
+        for (char *const *h = req->headers; h && *h; h++)
+                if (text_has_control(*h))
+                        return -EINVAL;
+        HttpCall *c = calloc(1, sizeof(HttpCall));
         if (!c)
                 return -ENOMEM;
         c->pool = p;
@@ -599,10 +619,10 @@ void http_call_cancel(HttpCall *c) {
         bool was_counted = c->started && !c->streaming;
         if (!c->started)
                 queue_remove(ctx, c);
+        if (was_counted)
+                place(c, -1);
         c->cb = NULL;
         call_free(c);
-        if (was_counted) {
-                ctx->in_flight--;
+        if (was_counted)
                 pump(ctx);
-        }
 }

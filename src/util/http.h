@@ -14,7 +14,9 @@
 
 #define HTTP_BODY_MAX (4U * 1024U * 1024U)
 
-/* Shared by all stores: the event loop and the limit on requests in flight across them. */
+/* Shared by all stores: the event loop and the limit on requests in flight across them
+ * (each pool may have one in flight beyond it, so that no store waits for the timeouts of
+ * another whose server hangs). */
 typedef struct HttpContext HttpContext;
 /* One per store: its own connection cache (keep-alive) and TLS settings. */
 typedef struct HttpPool HttpPool;
@@ -89,6 +91,7 @@ int http_pool_new(HttpContext *ctx, const HttpPoolOptions *opts, HttpPool **ret)
 HttpPool *http_pool_free(HttpPool *p);
 
 /* Starts a request (or queues it for a place); cb runs once, from the event loop. With
- * ret, the call can be cancelled (callback not run) until it completes. */
+ * ret, the call can be cancelled (callback not run) until it completes. -EINVAL (and no
+ * callback) if a header holds a control character: a line break would start another. */
 int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *userdata, HttpCall **ret);
 void http_call_cancel(HttpCall *c);

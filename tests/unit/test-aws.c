@@ -225,6 +225,11 @@ START_TEST(test_time) {
         ck_assert_int_eq(aws_parse_time("2015-08-30T14:36:00+02:00", &t), 0);
         ck_assert_int_eq(t, 1440938160);
         ck_assert_int_eq(aws_parse_time("2015-08-30 12:36", &t), -EINVAL);
+        /* An offset is two digits, a colon, two digits, within a day (found by fuzz-aws-formats:
+         * "+T3:0:" read as 363 hours). */
+        ck_assert_int_eq(aws_parse_time("2015-08-30T12:36:00+T3:0:", &t), -EINVAL);
+        ck_assert_int_eq(aws_parse_time("2015-08-30T12:36:00+99:00", &t), -EINVAL);
+        ck_assert_int_eq(aws_parse_time("2015-08-30T12:36:00-0a:00", &t), -EINVAL);
 
 }
 END_TEST
