@@ -170,10 +170,9 @@ static int auth_header(KubeClient *c, char **ret) {
         }
         if (!tok)
                 return 0;
-        if (asprintf(ret, "Authorization: Bearer %s", secbuf_str(tok)) < 0) {
-                *ret = NULL;
+        *ret = secbuf_header_line("Authorization", "Bearer ", tok);
+        if (!*ret)
                 return -ENOMEM;
-        }
         return 0;
 }
 

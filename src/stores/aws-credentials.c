@@ -473,7 +473,7 @@ static void imds_send(AwsCredProvider *p, Step step, const char *method, const c
         if (step == STEP_IMDS_TOKEN)
                 r = asprintf(&h, "X-aws-ec2-metadata-token-ttl-seconds: %s", IMDS_TOKEN_TTL);
         else
-                r = asprintf(&h, "X-aws-ec2-metadata-token: %s", secbuf_str(p->imds_token));
+                r = (h = secbuf_header_line("X-aws-ec2-metadata-token", "", p->imds_token)) ? 0 : -1;
         if (r < 0 || !url) {
                 h = NULL;
                 failf(p, -ENOMEM, "out of memory");
@@ -571,8 +571,7 @@ static void container_start(AwsCredProvider *p) {
                 token = secbuf_new_from(env("AWS_CONTAINER_AUTHORIZATION_TOKEN"), strlen(env("AWS_CONTAINER_AUTHORIZATION_TOKEN")));
         if (token) {
                 if (memchr(token->data, '\n', token->len) || memchr(token->data, '\r', token->len) ||
-                    asprintf(&auth, "Authorization: %s", secbuf_str(token)) < 0) {
-                        auth = NULL;
+                    !(auth = secbuf_header_line("Authorization", "", token))) {
                         failf(p, -EINVAL, "%s: the authorization token is not a single line", p->source);
                         return;
                 }

@@ -28,7 +28,7 @@ int aws_send(HttpPool *p, const AwsRequest *r, http_done_cb cb, void *userdata, 
             (r->host && asprintf(&host, "Host: %s", r->host) < 0) ||
             (r->amz_date && asprintf(&date, "X-Amz-Date: %s", r->amz_date) < 0) ||
             (r->creds && r->creds->session_token &&
-             asprintf(&token, "X-Amz-Security-Token: %s", secbuf_str(r->creds->session_token)) < 0) ||
+             !(token = secbuf_header_line("X-Amz-Security-Token", "", r->creds->session_token))) ||
             (r->creds && asprintf(&sig, "aws:amz:%s:%s", r->region, r->service) < 0))
                 return -ENOMEM;
         if (host)

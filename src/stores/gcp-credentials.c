@@ -317,8 +317,9 @@ static void impersonate_start(GcpCredProvider *p, const OAuthToken *sts) {
                 failf(p, -EINVAL, "service_account_impersonation_url must be an https:// URL");
                 return;
         }
-        if (!body || asprintf(&auth, "Authorization: Bearer %s", secbuf_str(sts->access_token)) < 0) {
-                auth = NULL;
+        if (body)
+                auth = secbuf_header_line("Authorization", "Bearer ", sts->access_token);
+        if (!auth) {
                 failf(p, -ENOMEM, "out of memory");
                 return;
         }

@@ -736,8 +736,8 @@ static void read_send(AzureRead *r) {
         if (asprintf(&url, "%s/secrets/%s/%s?api-version=" AZURE_API_VERSION, a->vault_url, r->name,
                      r->version ? r->version : "") < 0)
                 url = NULL;
-        if (r->with_token && asprintf(&auth, "Authorization: Bearer %s", secbuf_str(a->token.access_token)) < 0)
-                auth = NULL;
+        if (r->with_token)
+                auth = secbuf_header_line("Authorization", "Bearer ", a->token.access_token);
         hdr[0] = auth;
         if (!url || (r->with_token && !auth)) {
                 read_complete(r, -ENOMEM, "out of memory", NULL, NULL);

@@ -341,8 +341,7 @@ static void on_token(int error, const char *message, const OAuthToken *token, bo
         r->token_serial = token->serial;
         if (asprintf(&url, "%s/v1/%s:access", g->api, r->name) < 0)
                 url = NULL;
-        if (asprintf(&auth, "Authorization: Bearer %s", secbuf_str(token->access_token)) < 0)
-                auth = NULL;
+        auth = secbuf_header_line("Authorization", "Bearer ", token->access_token);
         hdr[0] = auth;
         int k = url && auth ? 0 : -ENOMEM;
         if (k >= 0) {

@@ -311,7 +311,7 @@ static int vault_send(VaultStore *v, const char *method, const char *path, const
         if (!url)
                 return -ENOMEM;
         if (token) {
-                token_line = secbuf_header_line("X-Vault-Token", token);
+                token_line = secbuf_header_line("X-Vault-Token", "", token);
                 if (!token_line)
                         return -ENOMEM;
                 hdr[n++] = token_line;

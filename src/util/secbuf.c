@@ -171,15 +171,16 @@ const char *secbuf_str(const SecBuf *b) {
         return (const char *) b->data;
 }
 
-char *secbuf_header_line(const char *name, const SecBuf *value) {
-        size_t n = strlen(name);
-        char *s = malloc(n + 2 + value->len + 1);
+char *secbuf_header_line(const char *name, const char *prefix, const SecBuf *value) {
+        size_t n = strlen(name), p = strlen(prefix);
+        char *s = malloc(n + 2 + p + value->len + 1);
         if (!s)
                 return NULL;
         memcpy(s, name, n);
         memcpy(s + n, ": ", 2);
-        memcpy(s + n + 2, value->data, value->len);
-        s[n + 2 + value->len] = 0;
+        memcpy(s + n + 2, prefix, p);
+        memcpy(s + n + 2 + p, value->data, value->len);
+        s[n + 2 + p + value->len] = 0;
         return s;
 }
 

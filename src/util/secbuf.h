@@ -42,9 +42,10 @@ void *secbuf_wiping_realloc(void *p, size_t n);
  * too) and which a core dump saves. For when the process goes idle. */
 void secbuf_wipe_registers(void) __attribute__((noinline));
 
-/* "Name: value" in memory of exactly its size, for erase_and_free(): asprintf() would leave
- * a copy behind in the larger buffer glibc formats into and frees. */
-char *secbuf_header_line(const char *name, const SecBuf *value);
+/* "Name: <prefix>value" (prefix may be "", or "Bearer ") in memory of exactly its size, for
+ * erase_and_free(): asprintf() would leave a copy behind in the larger buffer glibc
+ * formats into and frees. */
+char *secbuf_header_line(const char *name, const char *prefix, const SecBuf *value);
 
 /* Wipe and free a heap string that held secret material. */
 void erase_and_free(char *s);
