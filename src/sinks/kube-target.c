@@ -139,8 +139,8 @@ static void dump_template(ConfigDump *d, const ConfigSetting *s, const void *obj
  * keys and texts are checked with the secret's keys: kube_check_config(). */
 static const ConfigSetting kube_template_settings[] = {
         { "key", CONFIG_SETTING_STRING, offsetof(KubeTemplate, key), CONFIG_SETTING_REQUIRED },
-        { "template", CONFIG_SETTING_STRING, offsetof(KubeTemplate, template_text), .dump = dump_nothing,
-          .done = template_done },
+        { "template", CONFIG_SETTING_STRING, offsetof(KubeTemplate, template_text), CONFIG_SETTING_MULTILINE,
+          .dump = dump_nothing, .done = template_done },
         { "template_file", CONFIG_SETTING_STRING, offsetof(KubeTemplate, template_file), .dump = dump_template },
         {}
 };
