@@ -495,9 +495,12 @@ static void gather_keys(Object *o) {
         for (size_t i = 0; data && data->kind == YAML_TREE_SEQ && i < data->n; i++) {
                 YamlTree *d = data->items[i];
                 for (size_t j = 0; d->kind == YAML_TREE_MAP && j < d->n; j++)
-                        if (streq(d->keys[j], "secretKey") && d->items[j]->kind == YAML_TREE_SCALAR &&
-                            o->n_keys < ELEMENTSOF(o->keys))
-                                o->keys[o->n_keys++] = d->items[j]->text;
+                        if (streq(d->keys[j], "secretKey") && d->items[j]->kind == YAML_TREE_SCALAR) {
+                                if (o->n_keys < ELEMENTSOF(o->keys))
+                                        o->keys[o->n_keys++] = d->items[j]->text;
+                                else
+                                        o->keys_complete = false; /* too many to tell: no check */
+                        }
         }
 }
 

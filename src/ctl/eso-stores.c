@@ -238,12 +238,11 @@ static void conv_vault(Conv *c, const Object *o, const Field *p, FILE *b) {
                         Field t = eso_field(&provider, "type");
                         eso_fail(c, o, &t, "\"%s\": Secret or ConfigMap", type);
                 }
-                Field sel = provider;
-                eso_put_secret_ref(c, o, &sel, b, 2, "ca_file",
-                               type && streq(type, "ConfigMap") ? "the CA (a ConfigMap's key: use "
-                                                                  "jsonpath '{.data...}' without base64 -d)"
-                                                                : "the CA");
-                /* eso_put_secret_ref() read name, key, namespace; type was read above */
+                /* name, key and namespace are read there; type was read above */
+                if (type && streq(type, "ConfigMap"))
+                        eso_put_configmap_ref(c, o, &provider, b, 2, "ca_file", "the CA");
+                else
+                        eso_put_secret_ref(c, o, &provider, b, 2, "ca_file", "the CA");
         }
 
         fputs("    auth = {\n", b);

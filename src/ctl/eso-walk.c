@@ -196,8 +196,9 @@ static bool eso_path_component_valid(const char *s) {
 
 /* A SecretKeySelector {name, key, namespace} becomes a credential file, with a comment that
  * says which Secret's key to put there. */
-void eso_put_secret_ref(Conv *c, const Object *o, const Field *ref, FILE *b, unsigned indent,
-                           const char *setting, const char *what) {
+static void put_ref(Conv *c, const Object *o, const Field *ref, FILE *b, unsigned indent, const char *setting,
+                    const char *what, bool configmap) {
+        const char *kind = configmap ? "ConfigMap" : "Secret";
         if (!eso_is_map(c, o, ref)) {
                 if (!ref->v || ref->v->kind == YAML_TREE_NULL)
                         eso_fail(c, o, ref, "is required");
@@ -216,7 +217,7 @@ void eso_put_secret_ref(Conv *c, const Object *o, const Field *ref, FILE *b, uns
                 return;
         }
         if (!config_dns_subdomain_valid(name) || !config_dns_label_valid(ns) || !eso_path_component_valid(key)) {
-                eso_fail(c, o, ref, "Secret %s/%s key \"%s\" is not a valid Kubernetes reference", ns, name, key);
+                eso_fail(c, o, ref, "%s %s/%s key \"%s\" is not a valid Kubernetes reference", kind, ns, name, key);
                 return;
         }
         _cleanup_free_ char *jsonpath_key = malloc(2 * strlen(key) + 1);
@@ -229,11 +230,22 @@ void eso_put_secret_ref(Conv *c, const Object *o, const Field *ref, FILE *b, uns
                 *j++ = *k;
         }
         *j = 0;
-        eso_put_comment(b, indent, "%s: key \"%s\" of Secret %s/%s, e.g.", what, key, ns, name);
-        eso_put_comment(b, indent, "  kubectl get secret -n %s %s -o jsonpath='{.data.%s}' | base64 -d > %s/%s/%s/%s", ns,
-                    name, jsonpath_key, CREDENTIAL_DIR, ns, name, key);
+        eso_put_comment(b, indent, "%s: key \"%s\" of %s %s/%s, e.g.", what, key, kind, ns, name);
+        eso_put_comment(b, indent, "  kubectl get %s -n %s %s -o jsonpath='{.data.%s}'%s > %s/%s/%s/%s",
+                        configmap ? "configmap" : "secret", ns, name, jsonpath_key, configmap ? "" : " | base64 -d",
+                        CREDENTIAL_DIR, ns, name, key);
         eso_put_indent(b, indent);
         fprintf(b, "%s = \"%s/%s/%s/%s\";\n", setting, CREDENTIAL_DIR, ns, name, key);
+}
+
+void eso_put_secret_ref(Conv *c, const Object *o, const Field *ref, FILE *b, unsigned indent, const char *setting,
+                        const char *what) {
+        put_ref(c, o, ref, b, indent, setting, what, false);
+}
+
+void eso_put_configmap_ref(Conv *c, const Object *o, const Field *ref, FILE *b, unsigned indent, const char *setting,
+                           const char *what) {
+        put_ref(c, o, ref, b, indent, setting, what, true);
 }
 
 /* A ServiceAccountSelector {name, namespace, audiences} as `service_account = {...};`. */

@@ -86,6 +86,9 @@ void eso_put_strv(FILE *b, const char *const *v, size_t n);
 /* A SecretKeySelector as a credential file, with a comment on how to fill it. */
 void eso_put_secret_ref(Conv *c, const Object *o, const Field *ref, FILE *b, unsigned indent, const char *setting,
                         const char *what);
+/* The same for a ConfigMap's key (a Vault caProvider of type ConfigMap). */
+void eso_put_configmap_ref(Conv *c, const Object *o, const Field *ref, FILE *b, unsigned indent, const char *setting,
+                           const char *what);
 /* A ServiceAccountSelector as `service_account = {...};` */
 void eso_put_service_account(Conv *c, const Object *o, const Field *ref, FILE *b, unsigned indent,
                              const char **ret_ns, const char **ret_name);
