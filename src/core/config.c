@@ -699,13 +699,15 @@ static int parse_config_text(ConfigParser *p, const ConfigText *t, const Secrets
                 size_t n = split ? split->n : (size_t) config_setting_length(list);
                 if (n > CONFIG_SECRETS_MAX)
                         config_error(p, list, "too many secrets (%zu; at most %u)", n, CONFIG_SECRETS_MAX);
-                else if ((c->secrets = calloc(n + 1, sizeof(SecretConfig)))) {
+                else {
                         if (split) {
-                                /* Everything the main tree held is in the model now. */
+                                /* Everything the main tree held is in the model now: free it
+                                 * before the secrets' model grows (the peak of a large file). */
                                 config_destroy(&cfg);
                                 config_init(&cfg);
                         }
-                        for (size_t i = 0; i < n && !p->syntax_error; i++) {
+                        c->secrets = calloc(n + 1, sizeof(SecretConfig));
+                        for (size_t i = 0; c->secrets && i < n && !p->syntax_error; i++) {
                                 SecretConfig *sec = &c->secrets[c->n_secrets++];
                                 if (split)
                                         parse_secret_text(p, t->fd, &split->elems[i], c, sec);

@@ -1268,6 +1268,16 @@ int manager_new(const ManagerOptions *opts, Config *config, Manager **ret) {
                 if (r < 0)
                         goto fail;
         }
+        log_event(LOG_INFO, &(LogEvent) { .action = LOG_ACTION_STARTED },
+                  "secretsyncd %s starting%s: %zu secrets, %zu stores, configuration %s", PACKAGE_VERSION,
+                  m->once ? " (--once)" : "", config->n_secrets, config->n_stores, m->config_path);
+        /* Before the first write: what a crash or SIGKILL of an earlier run left beside the
+         * targets (temporary files, unpublished directories) goes. Before the secrets' state
+         * exists, too: its lists of every target are the largest the daemon makes, and with
+         * them gone first a large configuration peaks lower. */
+        for (size_t k = 0; sink_vtables[k]; k++)
+                if (sink_vtables[k]->clean_up)
+                        sink_vtables[k]->clean_up(&m->sink_ctx, config);
         r = states_create(m);
         if (r < 0)
                 goto fail;
@@ -1327,15 +1337,6 @@ Manager *manager_free(Manager *m) {
 
 int manager_run(Manager *m) {
         int r;
-        LogEvent ev = { .action = LOG_ACTION_STARTED };
-
-        log_event(LOG_INFO, &ev, "secretsyncd %s starting%s: %zu secrets, %zu stores, configuration %s",
-                  PACKAGE_VERSION, m->once ? " (--once)" : "", m->n_states, m->config->n_stores, m->config_path);
-        /* Before the first write: what a crash or SIGKILL of an earlier run left beside the
-         * targets (temporary files, unpublished directories) goes. */
-        for (size_t k = 0; sink_vtables[k]; k++)
-                if (sink_vtables[k]->clean_up)
-                        sink_vtables[k]->clean_up(&m->sink_ctx, m->config);
         start_stores(m, m->config);
         malloc_trim(0); /* what parsing the configuration freed */
         if (m->n_states == 0) {
