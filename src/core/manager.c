@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The manager: the only module that knows both stores and sinks. One sd-event loop drives
- * per-secret timers, store fetches, file writes, on_change commands, signals and sd_notify. */
-#include "core/manager.h"
+ * per-secret timers, store fetches, file writes, on_change commands, signals and sd_notify.
+ * Reloading is manager-reload.c's; the state both share is in manager-internal.h. */
+#include "core/manager-internal.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -27,118 +28,13 @@
 #include "util/json.h"
 #include "util/list.h"
 
-/* Kubernetes' limit on a Secret, and our cap on any one secret's data. */
-#define SECRET_DATA_BYTES_MAX (1024U * 1024U)
-#define TIMER_ACCURACY_USEC (1 * USEC_PER_SEC)
-#define STATUS_DELAY_USEC (200 * USEC_PER_MSEC)
-#define SYNCS_PER_REQUEST_SLOT 4
-
-typedef struct SecretState SecretState;
-
-/* One remote key (and version) a sync reads; several data entries may share it. */
-typedef struct Slot {
-        SecretState *state;
-        char *key;
-        char *version_wanted;
-        SecBuf *value;
-        char *version;
-        int error;
-        char *message;
-} Slot;
-
-typedef struct PendingCommand {
-        Manager *m;
-        Command *cmd;
-        char *secret;
-        char *target;
-        char *program;
-        struct PendingCommand *prev, *next;
-} PendingCommand;
-
-struct SecretState {
-        Manager *m;
-        const SecretConfig *cfg; /* NULL once removed from the configuration */
-        sd_event_source *timer;
-        Slot *slots;
-        size_t n_slots;
-        unsigned outstanding;
-        unsigned failures;
-        uint64_t failed_at; /* CLOCK_MONOTONIC of the last failure, for a reload's new backoff */
-        unsigned gen;      /* bumped when cfg or its store changes */
-        unsigned sync_gen; /* gen the sync in flight started with */
-        int status;        /* 1: not attempted yet, 0: synced, -1: failing */
-        bool syncing;
-        bool resync;
-        bool queued;
-        unsigned writes; /* a sync's target writes in flight */
-        bool writes_ok;
-        bool writes_cancelled;
-        SecretState *queue_next;
-        SecretState *retired_next;
-};
-
-/* An on_change command waiting for the directory fsyncs of its burst. */
-typedef struct QueuedCommand {
-        char **argv;
-        char *secret;
-        char *target;
-        uint64_t timeout_usec;
-        struct QueuedCommand *next;
-} QueuedCommand;
-
-struct Manager {
-        sd_event *event;
-        Config *config;
-        char *config_path;
-        bool once;
-        int cli_log_level;
-        StoreContext store_ctx;
-        HttpContext *http;
-        KubeTokens *kube_tokens; /* service-account tokens for the stores started last */
-
-        SecretState **states; /* parallel to config->secrets */
-        size_t n_states;
-        SecretState *retired; /* removed on reload while a sync was in flight */
-
-        /* Syncs in flight are bounded (SYNCS_PER_REQUEST_SLOT x max_concurrent_requests):
-         * the rest wait in a FIFO, so 10,000 secrets due at once do not hold 10,000 fetches'
-         * worth of memory. */
-        unsigned syncs_running;
-        SecretState *queue_head, **queue_tail;
-        sd_event_source *pump_source;
-
-        PendingCommand *commands;
-        /* Files written since the last flush: their directories still need an fsync, and
-         * their on_change commands wait for it. Flushed at idle priority, so a burst of
-         * writes shares one fsync per directory. */
-        AtomicSyncBatch sync_batch;
-        QueuedCommand *queued, **queued_tail;
-        sd_event_source *flush_source;
-        unsigned first_round_pending;
-        unsigned n_synced, n_failing;
-        bool ready;
-        bool stopping;
-        bool any_failed;
-        bool notify;
-        sd_event_source *status_timer;
-
-        Monitor *monitor; /* status, control socket, metrics; NULL with --once */
-        SinkContext sink_ctx;
-        /* Parallel to sink_vtables: each made on first use; NULL until then, or while it
-         * cannot be made. */
-        void **sinks;
-        unsigned sinks_stopping;
-        bool sinks_stop_started;
-};
-
-static void secret_sync(SecretState *st);
 static void secret_finish(SecretState *st);
 static void secret_done(SecretState *st, bool ok);
 static void manager_maybe_exit(Manager *m);
 
 /* ---------------------------------------------------------------- status ---- */
 
-static void status_send(Manager *m, const char *extra) {
+void manager_status_send(Manager *m, const char *extra) {
         if (!m->notify)
                 return;
         char b[256];
@@ -149,7 +45,7 @@ static void status_send(Manager *m, const char *extra) {
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        status_send(userdata, NULL);
+        manager_status_send(userdata, NULL);
         return 0;
 }
 
@@ -171,7 +67,7 @@ static void status_changed(Manager *m) {
         }
 }
 
-static void set_status(SecretState *st, int status) {
+void manager_set_status(SecretState *st, int status) {
         Manager *m = st->m;
         if (st->status == status)
                 return;
@@ -225,7 +121,7 @@ static int slot_add(SecretState *st, const RemoteRef *r) {
 
 /* ----------------------------------------------------------------- state ---- */
 
-static SecretState *state_free(SecretState *st) {
+SecretState *manager_state_free(SecretState *st) {
         if (!st)
                 return NULL;
         sd_event_source_disable_unref(st->timer);
@@ -235,11 +131,11 @@ static SecretState *state_free(SecretState *st) {
 }
 
 static int on_secret_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        secret_sync(userdata);
+        manager_secret_sync(userdata);
         return 0;
 }
 
-static void schedule_in(SecretState *st, uint64_t delay) {
+void manager_schedule_in(SecretState *st, uint64_t delay) {
         Manager *m = st->m;
         if (m->once || m->stopping)
                 return;
@@ -255,7 +151,7 @@ static void schedule_in(SecretState *st, uint64_t delay) {
         sd_event_source_set_enabled(st->timer, SD_EVENT_ONESHOT);
 }
 
-static void unschedule(SecretState *st) {
+void manager_unschedule(SecretState *st) {
         if (st->timer)
                 sd_event_source_set_enabled(st->timer, SD_EVENT_OFF);
 }
@@ -275,7 +171,7 @@ static void queue_push(Manager *m, SecretState *st) {
         m->queue_tail = &st->queue_next;
 }
 
-static void queue_remove(Manager *m, SecretState *st) {
+void manager_queue_remove(Manager *m, SecretState *st) {
         if (!st->queued)
                 return;
         for (SecretState **p = &m->queue_head; *p; p = &(*p)->queue_next)
@@ -306,7 +202,7 @@ static int on_pump(sd_event_source *s, void *userdata) {
                 if (!m->queue_head)
                         m->queue_tail = &m->queue_head;
                 st->queued = false;
-                secret_sync(st);
+                manager_secret_sync(st);
         }
         return 0;
 }
@@ -680,11 +576,11 @@ static void write_targets(SecretState *st, const SecretData *d) {
 }
 
 /* READY=1 once every secret of the first round has been attempted. */
-static void first_round_check(Manager *m) {
+void manager_first_round_check(Manager *m) {
         if (m->first_round_pending > 0 || m->ready)
                 return;
         m->ready = true;
-        status_send(m, "READY=1\n");
+        manager_status_send(m, "READY=1\n");
         log_info("first round done: %u of %zu secrets synced, %u failing", m->n_synced, m->n_states, m->n_failing);
 }
 
@@ -695,27 +591,27 @@ static void secret_done(SecretState *st, bool ok) {
 
         if (ok) {
                 st->failures = 0;
-                set_status(st, 0);
-                schedule_in(st, schedule_refresh_delay(sec->refresh_interval_usec));
+                manager_set_status(st, 0);
+                manager_schedule_in(st, schedule_refresh_delay(sec->refresh_interval_usec));
                 if (sec->refresh_interval_usec == 0)
-                        unschedule(st);
+                        manager_unschedule(st);
         } else {
                 char b[DURATION_FORMAT_MAX];
                 st->failures++;
                 m->any_failed = true;
-                set_status(st, -1);
+                manager_set_status(st, -1);
                 (void) sd_event_now(m->event, CLOCK_MONOTONIC, &st->failed_at);
                 uint64_t delay = schedule_backoff_delay(st->failures, m->config->daemon.min_backoff_usec,
                                                         m->config->daemon.max_backoff_usec);
                 if (!m->once)
                         log_info("secret '%s': attempt %u failed; retrying in %s", sec->name, st->failures,
                                  duration_format(delay, b, sizeof(b)));
-                schedule_in(st, delay);
+                manager_schedule_in(st, delay);
         }
         monitor_secret_done(m->monitor, sec->name, ok);
         if (first && m->first_round_pending > 0) {
                 m->first_round_pending--;
-                first_round_check(m);
+                manager_first_round_check(m);
         }
 }
 
@@ -730,7 +626,7 @@ static void secret_finish(SecretState *st) {
                         p = &(*p)->retired_next;
                 if (*p)
                         *p = st->retired_next;
-                state_free(st);
+                manager_state_free(st);
                 manager_maybe_exit(m);
                 return;
         }
@@ -749,7 +645,7 @@ static void secret_finish(SecretState *st) {
                 slots_free(st);
                 sync_ended(st);
                 st->resync = false;
-                secret_sync(st);
+                manager_secret_sync(st);
                 return;
         }
 
@@ -803,7 +699,7 @@ static void writes_done(SecretState *st) {
                         return;
                 }
                 sync_ended(st);
-                secret_sync(st);
+                manager_secret_sync(st);
                 return;
         }
         if (!st->cfg) {
@@ -815,7 +711,7 @@ static void writes_done(SecretState *st) {
         /* A refresh asked for (or a reload) while a write was out: sync again. */
         if (st->resync && !m->stopping) {
                 st->resync = false;
-                secret_sync(st);
+                manager_secret_sync(st);
         }
         manager_maybe_exit(m);
 }
@@ -837,7 +733,7 @@ static void on_fetched(Store *store, const StoreResult *res, void *userdata) {
                 secret_finish(st);
 }
 
-static void secret_sync(SecretState *st) {
+void manager_secret_sync(SecretState *st) {
         Manager *m = st->m;
         const SecretConfig *sec = st->cfg;
 
@@ -847,7 +743,7 @@ static void secret_sync(SecretState *st) {
                 st->resync = true;
                 return;
         }
-        unschedule(st);
+        manager_unschedule(st);
         if (m->syncs_running >= sync_limit(m)) {
                 queue_push(m, st);
                 return;
@@ -932,7 +828,7 @@ static void manager_maybe_exit(Manager *m) {
                 sd_event_exit(m->event, m->any_failed ? 1 : 0);
 }
 
-static int start_stores(Manager *m, Config *c) {
+int manager_start_stores(Manager *m, Config *c) {
         int ret = 0;
         /* Stores started now request service-account tokens with c's kubernetes group (the
          * connection is resolved at the first request); running ones keep theirs. */
@@ -975,7 +871,7 @@ static void begin_stop(Manager *m) {
         log_event(LOG_INFO, &(LogEvent) { .action = LOG_ACTION_STOPPED }, "stopping%s",
                   m->commands ? ": waiting for on_change commands to finish" : "");
         for (size_t i = 0; i < m->n_states; i++)
-                unschedule(m->states[i]);
+                manager_unschedule(m->states[i]);
         queue_clear(m);
         /* Cancel fetches; their callbacks come back with -ECANCELED and write nothing. */
         for (size_t i = 0; i < m->config->n_stores; i++)
@@ -994,7 +890,7 @@ static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, voi
         Manager *m = userdata;
         log_info("SIGUSR1: refreshing all %zu secrets now", m->n_states);
         for (size_t i = 0; i < m->n_states; i++)
-                secret_sync(m->states[i]);
+                manager_secret_sync(m->states[i]);
         return 0;
 }
 
@@ -1015,198 +911,8 @@ static void on_store_event(Store *s, const StoreEvent *e, void *userdata) {
         }
 }
 
-static void log_level_apply(Manager *m) {
+void manager_log_level_apply(Manager *m) {
         log_set_max_level(m->cli_log_level >= 0 ? m->cli_log_level : m->config->daemon.log_level);
-}
-
-/* The sinks that hold a secret's targets follow a reload (sec NULL: the secret is gone). */
-static void sinks_reconfigure(Manager *m, const SecretConfig *old, const SecretConfig *sec, bool same) {
-        for (size_t k = 0; sink_vtables[k]; k++)
-                if (m->sinks[k] && sink_vtables[k]->reconfigure)
-                        sink_vtables[k]->reconfigure(m->sinks[k], old, sec, same);
-}
-
-/* New min_backoff/max_backoff apply to retries already waiting: each failing secret's
- * retry is drawn again, counted from its last failure. */
-static void reschedule_retries(Manager *m) {
-        uint64_t now;
-        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
-                return;
-        for (size_t i = 0; i < m->n_states; i++) {
-                SecretState *st = m->states[i];
-                if (st->status >= 0 || st->failures == 0 || st->syncing || st->queued)
-                        continue;
-                uint64_t due = st->failed_at + schedule_backoff_delay(st->failures, m->config->daemon.min_backoff_usec,
-                                                                      m->config->daemon.max_backoff_usec);
-                schedule_in(st, due > now ? due - now : 0);
-        }
-}
-
-static bool fingerprints_equal(char *a, char *b) {
-        bool eq = a && b && streq(a, b);
-        erase_and_free(a);
-        erase_and_free(b);
-        return eq;
-}
-
-int manager_reload(Manager *m, char ***ret_errors) {
-        _cleanup_strv_free_ char **errors = NULL;
-        Config *nc = NULL;
-        char b[64];
-        unsigned added = 0, changed = 0, kept = 0, removed = 0;
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        snprintf(b, sizeof(b), "RELOADING=1\nMONOTONIC_USEC=%llu\n",
-                 (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000ULL);
-        /* Before READY=1 the service is still starting: systemd ignores RELOADING=1 then, and
-         * a READY=1 would end the start before the first round has been attempted. */
-        if (m->notify && m->ready)
-                sd_notify(false, b);
-
-        int r = config_load(m->config_path, true, &nc, &errors);
-        if (r < 0) {
-                size_t n = strv_length(errors);
-                for (size_t i = 0; i < n; i++)
-                        log_error("%s", errors[i]);
-                LogEvent ev = { .action = LOG_ACTION_RELOAD_REJECTED, .error = r };
-                log_event(LOG_ERR, &ev, "reload rejected: %s has %zu error%s (first: %s); keeping the running configuration",
-                          m->config_path, n, n == 1 ? "" : "s", n > 0 ? errors[0] : strerror(-r));
-                status_send(m, m->ready ? "READY=1\n" : NULL);
-                if (ret_errors)
-                        *ret_errors = TAKE_PTR(errors);
-                return r;
-        }
-
-        Config *old = m->config;
-        /* Stores whose settings did not change keep their object (tokens, connections). */
-        _cleanup_free_ bool *store_changed = calloc(nc->n_stores + 1, sizeof(bool));
-        for (size_t i = 0; i < nc->n_stores; i++) {
-                Store *o = config_find_store(old, nc->stores[i]->name);
-                if (o && fingerprints_equal(config_store_fingerprint(o), config_store_fingerprint(nc->stores[i]))) {
-                        for (size_t k = 0; k < old->n_stores; k++)
-                                if (old->stores[k] == o)
-                                        old->stores[k] = nc->stores[i];
-                        nc->stores[i] = o;
-                } else if (store_changed)
-                        store_changed[i] = true;
-        }
-        for (size_t i = 0; i < nc->n_secrets; i++)
-                nc->secrets[i].store = config_find_store(nc, nc->secrets[i].store_name);
-        start_stores(m, nc);
-
-        /* Match secrets by name; unchanged ones keep their timers and status. */
-        SecretState **ns = calloc(nc->n_secrets + 1, sizeof(SecretState *));
-        if (!ns) {
-                log_error("reload: out of memory; keeping the running configuration");
-                config_free(nc);
-                status_send(m, m->ready ? "READY=1\n" : NULL);
-                return -ENOMEM;
-        }
-        bool *taken = calloc(m->n_states + 1, sizeof(bool));
-        for (size_t i = 0; i < nc->n_secrets; i++) {
-                SecretConfig *sec = &nc->secrets[i];
-                SecretState *st = NULL;
-                size_t j;
-                for (j = 0; taken && j < m->n_states; j++)
-                        if (!taken[j] && streq(m->states[j]->cfg->name, sec->name)) {
-                                st = m->states[j];
-                                taken[j] = true;
-                                break;
-                        }
-                bool same = false, existed = !!st;
-                if (st) {
-                        size_t si = 0;
-                        for (; si < nc->n_stores; si++)
-                                if (nc->stores[si] == sec->store)
-                                        break;
-                        same = !(store_changed && si < nc->n_stores && store_changed[si]) &&
-                               fingerprints_equal(config_secret_fingerprint(st->cfg), config_secret_fingerprint(sec));
-                } else {
-                        st = calloc(1, sizeof(SecretState));
-                        if (!st) {
-                                /* Half-swapped state cannot be undone cleanly; let systemd restart us. */
-                                log_error("reload: out of memory");
-                                abort();
-                        }
-                        *st = (SecretState) { .m = m, .status = 1 };
-                        added++;
-                }
-                if (existed)
-                        sinks_reconfigure(m, st->cfg, sec, same);
-                st->cfg = sec;
-                ns[i] = st;
-                if (same) {
-                        kept++;
-                        continue;
-                }
-                if (existed)
-                        changed++;
-                st->gen++;
-                st->failures = 0;
-        }
-        for (size_t j = 0; j < m->n_states; j++) {
-                if (taken && taken[j])
-                        continue;
-                SecretState *st = m->states[j];
-                removed++;
-                set_status(st, 1);
-                sinks_reconfigure(m, st->cfg, NULL, false);
-                st->cfg = NULL;
-                unschedule(st);
-                queue_remove(m, st);
-                if (st->syncing) {
-                        st->retired_next = m->retired;
-                        m->retired = st;
-                } else
-                        state_free(st);
-        }
-        free(taken);
-        free(m->states);
-        m->states = ns;
-        m->n_states = nc->n_secrets;
-        m->config = nc;
-        log_level_apply(m);
-        http_context_set_limit(m->http, nc->daemon.max_concurrent_requests);
-        if (old->daemon.min_backoff_usec != nc->daemon.min_backoff_usec ||
-            old->daemon.max_backoff_usec != nc->daemon.max_backoff_usec)
-                reschedule_retries(m);
-        /* Still starting: the first round now covers the new file's secrets that have not
-         * been attempted yet (kept ones in flight, added ones). Once ready, secrets added by a
-         * reload are no "first round". */
-        m->first_round_pending = 0;
-        if (!m->ready)
-                for (size_t i = 0; i < m->n_states; i++)
-                        if (m->states[i]->status == 1)
-                                m->first_round_pending++;
-
-        /* Freeing the old configuration stops the stores it alone holds; their pending fetches
-         * come back cancelled and the secrets involved start over on the new store. */
-        config_free(old);
-
-        for (size_t i = 0; i < m->n_states; i++) {
-                SecretState *st = m->states[i];
-                if (st && st->gen != st->sync_gen)
-                        secret_sync(st); /* while one is in flight this marks it stale */
-        }
-        /* Parsing freed more than the running daemon keeps: give it back. */
-        malloc_trim(0);
-        LogEvent ev = { .action = LOG_ACTION_RELOADED };
-        log_event(LOG_INFO, &ev, "reloaded %s: %zu secrets (%u added, %u changed, %u removed, %u unchanged), %zu stores",
-                  m->config_path, m->n_states, added, changed, removed, kept, nc->n_stores);
-        monitor_reloaded(m->monitor, nc);
-        if (m->ready)
-                status_send(m, "READY=1\n");
-        else
-                first_round_check(m);
-        return 0;
-}
-
-static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Manager *m = userdata;
-        if (!m->stopping)
-                (void) manager_reload(m, NULL);
-        return 0;
 }
 
 int manager_new(const ManagerOptions *opts, Config *config, Manager **ret) {
@@ -1228,7 +934,7 @@ int manager_new(const ManagerOptions *opts, Config *config, Manager **ret) {
                 manager_free(m);
                 return -ENOMEM;
         }
-        log_level_apply(m);
+        manager_log_level_apply(m);
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -1260,7 +966,7 @@ int manager_new(const ManagerOptions *opts, Config *config, Manager **ret) {
             (r = sd_event_add_signal(m->event, NULL, SIGINT, on_sigterm, m)) < 0)
                 goto fail;
         if (!m->once) {
-                if ((r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m)) < 0 ||
+                if ((r = sd_event_add_signal(m->event, NULL, SIGHUP, manager_on_sighup, m)) < 0 ||
                     (r = sd_event_add_signal(m->event, NULL, SIGUSR1, on_sigusr1, m)) < 0)
                         goto fail;
                 /* WATCHDOG=1 at half of WATCHDOG_USEC, when systemd asks for it. */
@@ -1313,10 +1019,10 @@ Manager *manager_free(Manager *m) {
                 for (size_t i = 0; i < m->config->n_stores; i++)
                         store_stop(m->config->stores[i]);
         for (size_t i = 0; i < m->n_states; i++)
-                state_free(m->states[i]);
+                manager_state_free(m->states[i]);
         while (m->retired) {
                 SecretState *n = m->retired->retired_next;
-                state_free(m->retired);
+                manager_state_free(m->retired);
                 m->retired = n;
         }
         free(m->states);
@@ -1337,18 +1043,18 @@ Manager *manager_free(Manager *m) {
 
 int manager_run(Manager *m) {
         int r;
-        start_stores(m, m->config);
+        manager_start_stores(m, m->config);
         malloc_trim(0); /* what parsing the configuration freed */
         if (m->n_states == 0) {
                 m->ready = true;
-                status_send(m, "READY=1\n");
+                manager_status_send(m, "READY=1\n");
                 if (m->once) {
                         log_info("no secrets configured; nothing to do");
                         return 0;
                 }
         }
         for (size_t i = 0; i < m->n_states; i++)
-                secret_sync(m->states[i]);
+                manager_secret_sync(m->states[i]);
 
         r = sd_event_loop(m->event);
         if (r < 0) {
@@ -1392,5 +1098,5 @@ int manager_find_secret(Manager *m, const char *name, size_t *ret_index) {
 }
 
 void manager_refresh(Manager *m, size_t i) {
-        secret_sync(m->states[i]);
+        manager_secret_sync(m->states[i]);
 }
