@@ -828,6 +828,15 @@ static void manager_maybe_exit(Manager *m) {
                 sd_event_exit(m->event, m->any_failed ? 1 : 0);
 }
 
+/* A service-account token's renewal failed in the background: the stores still log in with
+ * the one in hand, but the operator should know before it runs out. */
+static void on_token_warning(const char *source, int error, const char *message, uint64_t usable_sec,
+                             void *userdata) {
+        LogEvent ev = { .action = LOG_ACTION_AUTH_FAILED, .error = error };
+        log_event(LOG_WARNING, &ev, "service account %s: renewing its token failed (the current one is good for "
+                  "%llu s more; retrying): %s", source, (unsigned long long) usable_sec, message);
+}
+
 int manager_start_stores(Manager *m, Config *c) {
         int ret = 0;
         /* Stores started now request service-account tokens with c's kubernetes group (the
@@ -835,6 +844,8 @@ int manager_start_stores(Manager *m, Config *c) {
         m->kube_tokens = kube_tokens_unref(m->kube_tokens);
         if (kube_tokens_new(m->event, m->http, c->kubernetes.kubeconfig, &m->kube_tokens) < 0)
                 m->kube_tokens = NULL;
+        else
+                kube_tokens_set_warning(m->kube_tokens, on_token_warning, m);
         m->store_ctx.kube_tokens = m->kube_tokens;
         for (size_t i = 0; i < c->n_stores; i++) {
                 int r = store_start(c->stores[i], &m->store_ctx);

@@ -28,6 +28,8 @@ struct KubeTokens {
         HttpContext *http;
         char *kubeconfig;
         KubeClient *client; /* NULL until the connection could be resolved */
+        kube_token_warn_cb warn;
+        void *warn_userdata;
 };
 
 struct KubeTokenWait {
@@ -52,6 +54,11 @@ struct KubeTokenSource {
 };
 
 /* ---------------------------------------------------------------- tokens ---- */
+
+void kube_tokens_set_warning(KubeTokens *t, kube_token_warn_cb cb, void *userdata) {
+        t->warn = cb;
+        t->warn_userdata = userdata;
+}
 
 int kube_tokens_new(sd_event *e, HttpContext *http, const char *kubeconfig, KubeTokens **ret) {
         KubeTokens *t = calloc(1, sizeof(KubeTokens));
@@ -185,9 +192,12 @@ static void fail(KubeTokenSource *s, int error, const char *fmt, ...) {
         s->failures++;
         /* A token that is still usable is kept, and its renewal retried before it runs out. */
         uint64_t now = boot_now(s);
-        if (s->token && now < s->usable_until)
+        if (s->token && now < s->usable_until) {
                 (void) arm_timer(s, now + MIN(kube_retry_delay(s->failures), s->usable_until - now));
-        else
+                if (!s->waiters && s->tokens->warn)
+                        s->tokens->warn(s->label, error, msg, (s->usable_until - now) / USEC_PER_SEC,
+                                        s->tokens->warn_userdata);
+        } else
                 s->token = secbuf_free(s->token);
         deliver(s, error, msg);
 }

@@ -32,6 +32,11 @@ typedef struct KubeTokens KubeTokens;
 
 int kube_tokens_new(sd_event *e, HttpContext *http, const char *kubeconfig, KubeTokens **ret);
 KubeTokens *kube_tokens_ref(KubeTokens *t);
+/* Told when a renewal made in the background (nobody waiting) fails while the token in hand
+ * is still good for usable_sec seconds: nothing has failed yet, but will if it goes on. */
+typedef void (*kube_token_warn_cb)(const char *source, int error, const char *message, uint64_t usable_sec,
+                                   void *userdata);
+void kube_tokens_set_warning(KubeTokens *t, kube_token_warn_cb cb, void *userdata);
 KubeTokens *kube_tokens_unref(KubeTokens *t);
 
 /* One service account's token. */

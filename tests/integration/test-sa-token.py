@@ -209,6 +209,13 @@ try:
         time.sleep(0.05)
     check(any(x["audiences"] == ["vault", "vault-b"] for x in tokens()[n1:]),
           "a reload that changes the audiences requests a token for them")
+    # A renewal that RBAC now refuses, while the token in hand still works: a warning then,
+    # not silence until the token runs out.
+    kube.revoke(DAEMON_USER)
+    warned = d.wait_log("renewing its token failed", timeout=12)
+    check(warned and "service account chimera/external-secrets-sa" in d.output() and "auth-failed" in d.output()
+          and "good for" in d.output(), "a background renewal that fails is a warning naming the service account")
+    kube.grant(DAEMON_USER, ["create"], ["serviceaccounts/token"], namespaces=[NS], names=[SA])
     d.stop()
     outputs.append(d.output())
     kube.set_token_lifetime(None)
