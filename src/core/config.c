@@ -221,11 +221,21 @@ static const ConfigSetting leader_election_settings[] = {
         {}
 };
 
+static bool kube_timeout_valid(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
+                               void *parent) {
+        if (((const KubeConfig *) obj)->timeout_usec >= 100 * USEC_PER_MSEC)
+                return true;
+        config_error(p, s, "kubernetes: 'timeout' must be at least 100ms");
+        return false;
+}
+
 static const ConfigSetting kubernetes_settings[] = {
         /* unset or "": the in-cluster service account */
         { "kubeconfig", CONFIG_SETTING_CREDENTIAL, offsetof(KubeConfig, kubeconfig),
           CONFIG_SETTING_EMPTY_UNSET | CONFIG_SETTING_DUMP_IF_SET },
         { "leader_election", CONFIG_SETTING_GROUP, 0, .group = leader_election_settings, .check = check_lease_times },
+        { "timeout", CONFIG_SETTING_DURATION, offsetof(KubeConfig, timeout_usec), .def = 30 * USEC_PER_SEC,
+          .check = kube_timeout_valid },
         {}
 };
 

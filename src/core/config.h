@@ -141,6 +141,7 @@ typedef struct KubeConfig {
         uint64_t lease_duration_usec;
         uint64_t renew_deadline_usec;
         uint64_t retry_period_usec;
+        uint64_t timeout_usec; /* each API request (not a watch) */
         unsigned line;
 } KubeConfig;
 

@@ -842,7 +842,7 @@ int manager_start_stores(Manager *m, Config *c) {
         /* Stores started now request service-account tokens with c's kubernetes group (the
          * connection is resolved at the first request); running ones keep theirs. */
         m->kube_tokens = kube_tokens_unref(m->kube_tokens);
-        if (kube_tokens_new(m->event, m->http, c->kubernetes.kubeconfig, &m->kube_tokens) < 0)
+        if (kube_tokens_new(m->event, m->http, c->kubernetes.kubeconfig, c->kubernetes.timeout_usec, &m->kube_tokens) < 0)
                 m->kube_tokens = NULL;
         else
                 kube_tokens_set_warning(m->kube_tokens, on_token_warning, m);

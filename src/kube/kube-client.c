@@ -35,7 +35,7 @@ struct KubeCall {
         char stream_message[128];
 };
 
-int kube_client_new(sd_event *e, HttpContext *http, KubeConnection *conn, KubeClient **ret) {
+int kube_client_new(sd_event *e, HttpContext *http, KubeConnection *conn, uint64_t timeout_usec, KubeClient **ret) {
         KubeClient *c = calloc(1, sizeof(KubeClient));
         int r;
 
@@ -47,7 +47,7 @@ int kube_client_new(sd_event *e, HttpContext *http, KubeConnection *conn, KubeCl
         c->conn = conn;
         HttpPoolOptions o = { .ca_file = conn->ca_file, .ca_pem = conn->ca_pem, .cert_file = conn->cert_file,
                               .key_file = conn->key_file, .cert_pem = conn->cert_pem, .key_pem = conn->key_pem,
-                              .timeout_usec = 30ULL * 1000000ULL };
+                              .timeout_usec = timeout_usec };
         r = http_pool_new(http, &o, &c->pool);
         if (r < 0) {
                 kube_client_free(c);

@@ -43,8 +43,8 @@ const char *kube_json_str(json_object *o, const char *key);
 #define KUBE_RETRY_MAX_USEC (30ULL * 1000000ULL)
 uint64_t kube_retry_delay(unsigned failures);
 
-/* Takes conn. */
-int kube_client_new(sd_event *e, HttpContext *http, KubeConnection *conn, KubeClient **ret);
+/* Takes conn. timeout_usec bounds each request (a watch has its own). */
+int kube_client_new(sd_event *e, HttpContext *http, KubeConnection *conn, uint64_t timeout_usec, KubeClient **ret);
 KubeClient *kube_client_free(KubeClient *c);
 const KubeConnection *kube_client_connection(const KubeClient *c);
 

@@ -27,6 +27,7 @@ struct KubeTokens {
         sd_event *event;
         HttpContext *http;
         char *kubeconfig;
+        uint64_t timeout_usec;
         KubeClient *client; /* NULL until the connection could be resolved */
         kube_token_warn_cb warn;
         void *warn_userdata;
@@ -60,12 +61,13 @@ void kube_tokens_set_warning(KubeTokens *t, kube_token_warn_cb cb, void *userdat
         t->warn_userdata = userdata;
 }
 
-int kube_tokens_new(sd_event *e, HttpContext *http, const char *kubeconfig, KubeTokens **ret) {
+int kube_tokens_new(sd_event *e, HttpContext *http, const char *kubeconfig, uint64_t timeout_usec, KubeTokens **ret) {
         KubeTokens *t = calloc(1, sizeof(KubeTokens));
         if (!t || (kubeconfig && !(t->kubeconfig = strdup(kubeconfig)))) {
                 free(t);
                 return -ENOMEM;
         }
+        t->timeout_usec = timeout_usec;
         t->n_ref = 1;
         t->event = sd_event_ref(e);
         t->http = http;
@@ -96,7 +98,7 @@ static int tokens_client(KubeTokens *t, KubeClient **ret, char **ret_error) {
                 r = kube_connection_resolve(t->kubeconfig, &conn, ret_error);
                 if (r < 0)
                         return r;
-                r = kube_client_new(t->event, t->http, conn, &t->client);
+                r = kube_client_new(t->event, t->http, conn, t->timeout_usec, &t->client);
                 if (r < 0)
                         return error_set(ret_error, r, "cannot set up the Kubernetes client: %s", strerror(-r));
         }

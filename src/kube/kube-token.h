@@ -30,7 +30,7 @@ typedef struct ServiceAccountRef {
  * that fails. Reference counted: each source holds one. */
 typedef struct KubeTokens KubeTokens;
 
-int kube_tokens_new(sd_event *e, HttpContext *http, const char *kubeconfig, KubeTokens **ret);
+int kube_tokens_new(sd_event *e, HttpContext *http, const char *kubeconfig, uint64_t timeout_usec, KubeTokens **ret);
 KubeTokens *kube_tokens_ref(KubeTokens *t);
 /* Told when a renewal made in the background (nobody waiting) fails while the token in hand
  * is still good for usable_sec seconds: nothing has failed yet, but will if it goes on. */

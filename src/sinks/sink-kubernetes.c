@@ -449,7 +449,7 @@ int kube_sink_new(sd_event *e, HttpContext *http, const KubeConfig *cfg, bool on
         k->event = sd_event_ref(e);
         k->once = once;
         k->ev = *ev;
-        r = kube_client_new(e, http, TAKE_PTR(conn), &k->client);
+        r = kube_client_new(e, http, TAKE_PTR(conn), cfg->timeout_usec, &k->client);
         if (r < 0) {
                 kube_sink_free(k);
                 return error_set(ret_error, r, "cannot set up the Kubernetes client: %s", strerror(-r));

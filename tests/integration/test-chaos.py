@@ -164,7 +164,7 @@ stores = {{
   gcp = {{ type = "gcp"; project = "{PROJECT}"; endpoint = "{proxies["gcp"].url}"; ca_file = "{m.ca_cert}"; {t}
           auth = {{ method = "service-account-key"; key_file = "{sa_key}"; }}; }};
 }};
-kubernetes = {{ kubeconfig = "{kubeconfig}"; leader_election = {{ enabled = false; }}; }};
+kubernetes = {{ kubeconfig = "{kubeconfig}"; leader_election = {{ enabled = false; }}; timeout = "{TIMEOUT:g}s"; }};
 secrets = ( {secrets_conf()} );
 """)
 
@@ -328,8 +328,7 @@ secrets = ( {secrets_conf()} );
 
     def series():
         for kind in ("latency", "reset", "truncate", "refuse", "stall"):
-            # The Kubernetes client's timeout is a fixed 30 s: no stall for it here.
-            behind = ("vault", "aws", "azure", "gcp") if kind == "stall" else ("vault", "aws", "azure", "gcp", "kube")
+            behind = ("vault", "aws", "azure", "gcp", "kube")
             r, log = fault_round(kind, seconds=0.5, behind=behind, expect_fail=kind != "latency")
             figures.setdefault(kind, []).append(r)
             if kind == "stall":
