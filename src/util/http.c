@@ -93,6 +93,7 @@ struct HttpCall {
         SecBuf *response_body;
         char *aws_key_id, *aws_secret_key; /* curl keeps its own copies: see call_free() */
         bool too_big;
+        bool headers_wiped;
         bool started;   /* in the multi handle (else queued) */
         bool streaming; /* on_data gets the body; holds no place among those in flight */
         uint64_t started_usec; /* CLOCK_MONOTONIC, for the request observer */
@@ -167,6 +168,19 @@ static int curl_code_to_errno(CURLcode c, bool too_big, const char *errbuf, cons
 
 /* ------------------------------------------------------------ calls ---- */
 
+/* What curl holds while a transfer lasts is not wiped by its free(): a watch, or a
+ * kept-alive connection, would keep the request's token headers and the last body bytes
+ * (Secret data) in live memory. Once the answer arrives the request is sent for good (no
+ * redirects are followed, and curl retries a request only before any answer): its headers
+ * are wiped then; and each piece of the body once taken. */
+static void wipe_request_headers(HttpCall *c) {
+        if (c->headers_wiped)
+                return;
+        c->headers_wiped = true;
+        for (struct curl_slist *h = c->headers; h; h = h->next)
+                explicit_bzero(h->data, strlen(h->data));
+}
+
 static void call_free(HttpCall *c) {
         HttpPool *p = c->pool;
         LIST_REMOVE(p->calls, c);
@@ -175,9 +189,7 @@ static void call_free(HttpCall *c) {
                         curl_multi_remove_handle(p->multi, c->easy);
                 curl_easy_cleanup(c->easy);
         }
-        /* Header values may be tokens: wipe curl's copies. */
-        for (struct curl_slist *h = c->headers; h; h = h->next)
-                explicit_bzero(h->data, strlen(h->data));
+        wipe_request_headers(c); /* if no answer came */
         curl_slist_free_all(c->headers);
         secbuf_free(c->request_body);
         secbuf_free(c->response_body);
@@ -224,23 +236,32 @@ static void call_finish(HttpCall *c, const HttpResponse *r) {
         call_free(c);
 }
 
+/* The request's header as sent (tokens in it): wiped once it is on its way. */
+static int on_debug(CURL *e, curl_infotype type, char *data, size_t size, void *userdata) {
+        if (type == CURLINFO_HEADER_OUT)
+                explicit_bzero(data, size);
+        return 0;
+}
+
 static size_t on_write(char *ptr, size_t size, size_t n, void *userdata) {
         HttpCall *c = userdata;
         size_t len = size * n;
         size_t max = c->pool->opts.body_max;
+        size_t ret = len;
 
+        wipe_request_headers(c);
         if (c->on_data) {
                 long status = 0;
                 curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-                return c->on_data(status, ptr, len, c->userdata) < 0 ? 0 : len;
-        }
-        if (c->response_body->len + len > max) {
+                if (c->on_data(status, ptr, len, c->userdata) < 0)
+                        ret = 0;
+        } else if (c->response_body->len + len > max) {
                 c->too_big = true;
-                return 0; /* makes curl fail with CURLE_WRITE_ERROR */
-        }
-        if (secbuf_append(c->response_body, ptr, len) < 0)
-                return 0;
-        return len;
+                ret = 0; /* makes curl fail with CURLE_WRITE_ERROR */
+        } else if (secbuf_append(c->response_body, ptr, len) < 0)
+                ret = 0;
+        explicit_bzero(ptr, len);
+        return ret;
 }
 
 /* A decrypted record stays in OpenSSL's read buffer until the next one overwrites it, also
@@ -573,6 +594,10 @@ int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *use
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
         if (c->headers)
                 curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+        /* The only way to reach the request as curl formatted and sent it (which a watch
+         * keeps in its send buffer as long as it runs): its debug hook, told of nothing else. */
+        curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
         if (req->aws_sigv4) {
                 /* curl copies these strings and frees them unwiped when the handle goes
                  * (curl_easy_cleanup in call_free), so its copies live only as long as the call. */

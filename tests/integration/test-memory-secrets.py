@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """No secret in the memory of the idle daemon. After a round of syncs from Vault (over TLS,
-token auth) and from AWS (moto), between refreshes, the whole memory of the daemon is read
+token auth), from AWS (moto), and from Vault into Kubernetes Secrets on the stand-in API
+server (the values also counted in base64, as a Secret's data holds them), between refreshes, the whole memory of the daemon is read
 as root reads it, through /proc/PID/maps and /proc/PID/mem (what an attacker with root, or
 gcore, sees), and the distinctive random secret values and credentials are counted:
 
@@ -12,6 +13,7 @@ gcore, sees), and the distinctive random secret values and credentials are count
 
 Also: a process of another user (nobody) can read neither /proc/PID/mem nor /proc/PID/environ.
 Prints the counts it finds, as figures."""
+import base64
 import os
 import re
 import secrets
@@ -28,6 +30,7 @@ from moto_server import Moto, have_moto, rerun_with_moto
 if not have_moto():
     rerun_with_moto(__file__)
 import tls
+from kube_server import KubeServer
 from vault_server import VaultServer
 
 if os.geteuid() != 0:
@@ -121,7 +124,7 @@ def foreign_reads(pid):
     return got
 
 
-def round_(name, conf, values, credentials):
+def round_(name, conf, values, credentials, in_cluster=None, kept=False):
     """Starts the daemon, waits for its first round and a moment of idleness, and counts."""
     notify = NotifySocket(s)
     env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
@@ -133,6 +136,8 @@ def round_(name, conf, values, credentials):
         check(ready is not None, f"{name}: the daemon finished its first round")
         written = sum(1 for i in range(N) if os.path.exists(os.path.join(out, f"{name}-{i}")))
         check(written == N, f"{name}: all {N} secrets written ({written})")
+        if in_cluster:
+            check(in_cluster(), f"{name}: every Kubernetes Secret holds its value")
         time.sleep(1)  # idle, between refreshes
         regions = memory(p.pid)
         total = sum(len(d) for _, _, d in regions)
@@ -140,15 +145,22 @@ def round_(name, conf, values, credentials):
         kept = count(regions, credentials, dontdump=True)
         exposed = count(regions, credentials, dontdump=False)
         per_value = sum(1 for v in values if count(regions, [v]))
-        print(f"figures: {name}: {total // 1024} KiB of memory read; {per_value} of {N} secret values found, "
+        print(f"figures: {name}: {total // 1024} KiB of memory read; {per_value} of {len(values)} secret values (or their base64) found, "
               f"{n_values} copies; credentials: {exposed} copies a core dump would hold, {kept} in "
               f"MADV_DONTDUMP memory")
         if sanitized(p.pid):
             print(f"# {name}: AddressSanitizer build: counts not checked (its quarantine keeps freed memory unused)")
             core = None
         else:
-            check(n_values == 0, f"{name}: no secret value in the memory of the idle daemon ({n_values} copies of "
-                  f"{per_value} values)")
+            if kept:
+                # The Kubernetes sink keeps each Secret's data, to repair an edit or a deletion
+                # without fetching again: in MADV_DONTDUMP memory only, as credentials.
+                outside = count(regions, values, dontdump=False)
+                check(outside == 0, f"{name}: the data kept for repairs lies only in MADV_DONTDUMP memory "
+                      f"({outside} copies outside it)")
+            else:
+                check(n_values == 0, f"{name}: no secret value in the memory of the idle daemon ({n_values} copies of "
+                      f"{per_value} values)")
             check(exposed == 0, f"{name}: no credential outside MADV_DONTDUMP memory ({exposed} copies)")
             core = gcore(p.pid, values + credentials)
         if core is None:
@@ -170,10 +182,11 @@ def round_(name, conf, values, credentials):
     check(not [v for v in values + credentials if v in text], f"{name}: no secret or credential in the log")
 
 
-def raw_secrets(name, store, key_of):
+def raw_secrets(name, store, key_of, kube=False):
+    target = lambda i: f'kubernetes = {{ namespace = "app"; name = "{name}-{i}"; }};' if kube else ""
     return ", ".join(f"""{{ name = "{name}-{i}"; store = "{store}";
       data = ( {{ secret_key = "v"; remote_ref = {{ {key_of(i)} }}; }} );
-      files = ( {{ path = "{out}/{name}-{i}"; format = "raw"; key = "v"; }} ); }}""" for i in range(N))
+      files = ( {{ path = "{out}/{name}-{i}"; format = "raw"; key = "v"; }} ); {target(i)} }}""" for i in range(N))
 
 
 vault = VaultServer(tls_cert=m.server_cert, tls_key=m.server_key, client_ca=m.ca_cert)
@@ -193,6 +206,40 @@ stores = {{ vault = {{ type = "vault"; server = "{vault.url}"; mount = "secret";
 secrets = ( {raw_secrets("vault", "vault", lambda i: f'key = "app/s{i}"; property = "password";')} );
 """, name="vault.conf")
     round_("vault", conf, values, [token])
+
+    # Vault into Kubernetes Secrets: the apply bodies, the API's answers and the watch's
+    # events carry the values in base64; the daemon's API token is a credential it keeps.
+    kube = KubeServer(tls_cert=m.server_cert, tls_key=m.server_key)
+    kube.start()
+    try:
+        kube_token = "kube-" + secrets.token_hex(16)
+        kube.add_user("system:serviceaccount:kube-system:secretsyncd", token=kube_token)
+        kube.create_namespace("app")
+        kube.grant("system:serviceaccount:kube-system:secretsyncd", ["get", "list", "watch", "create", "patch"],
+                   ["secrets"], namespaces=["app"])
+        values = [value("kubesecret") for _ in range(N)]
+        for i, v in enumerate(values):
+            vault.put_secret(f"kube/s{i}", {"password": v})
+        vault.set_policy("kube-read", {"secret/data/kube/*": ["read"]})
+        ktoken = vault.create_token(policies=["kube-read"], ttl=3600)["id"]
+        kubeconfig = cred("kubeconfig", f"""apiVersion: v1
+kind: Config
+clusters: [ {{ name: c, cluster: {{ server: "{kube.url}", certificate-authority: "{m.ca_cert}" }} }} ]
+users: [ {{ name: u, user: {{ token: "{kube_token}" }} }} ]
+contexts: [ {{ name: c, context: {{ cluster: c, user: u }} }} ]
+current-context: c""")
+        conf = s.write_config(f"""
+daemon = {{ refresh_interval = "1h"; }};
+stores = {{ vault = {{ type = "vault"; server = "{vault.url}"; mount = "secret"; kv_version = 2;
+                      ca_file = "{m.ca_cert}"; auth = {{ method = "token"; token_file = "{cred("kube-vault-token", ktoken)}"; }}; }}; }};
+kubernetes = {{ kubeconfig = "{kubeconfig}"; leader_election = {{ enabled = false; }}; }};
+secrets = ( {raw_secrets("kube", "vault", lambda i: f'key = "kube/s{i}"; property = "password";', kube=True)} );
+""", name="kube.conf")
+        in_base64 = [base64.b64encode(v.encode()).decode() for v in values]
+        round_("kube", conf, values + in_base64, [ktoken, kube_token],
+               kept=True, in_cluster=lambda: all((kube.secret_data("app", f"kube-{i}") or {}).get("v") == values[i] for i in range(N)))
+    finally:
+        kube.stop()
 
     if not have_moto():
         if os.environ.get("SECRETSYNCD_NO_SKIP") == "1":
