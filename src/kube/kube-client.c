@@ -72,11 +72,7 @@ const KubeConnection *kube_client_connection(const KubeClient *c) {
 }
 
 uint64_t kube_retry_delay(unsigned failures) {
-        uint64_t d = KUBE_RETRY_MIN_USEC;
-        for (unsigned i = 1; i < failures && d < KUBE_RETRY_MAX_USEC; i++)
-                d *= 2;
-        d = MIN(d, KUBE_RETRY_MAX_USEC);
-        return d / 2 + random_below(d / 2 + 1);
+        return random_backoff(KUBE_RETRY_MIN_USEC, KUBE_RETRY_MAX_USEC, failures > 0 ? failures - 1 : 0);
 }
 
 static void call_free(KubeCall *k) {

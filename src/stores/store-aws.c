@@ -399,10 +399,10 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* Exponential backoff with full jitter, as the AWS SDKs retry. */
 static int call_retry_later(AwsCall *c) {
-        uint64_t cap = MIN(AWS_RETRY_BASE_USEC << c->attempts, AWS_RETRY_CAP_USEC);
+        uint64_t delay = random_backoff(AWS_RETRY_BASE_USEC, AWS_RETRY_CAP_USEC, c->attempts);
         c->attempts++;
-        return sd_event_add_time_relative(c->a->ctx.event, &c->retry_timer, CLOCK_MONOTONIC,
-                                          cap / 2 + random_below(cap / 2 + 1), USEC_PER_MSEC, on_retry, c);
+        return sd_event_add_time_relative(c->a->ctx.event, &c->retry_timer, CLOCK_MONOTONIC, delay, USEC_PER_MSEC,
+                                          on_retry, c);
 }
 
 static void batch_denied(AwsCall *c, const char *code, const char *msg) {

@@ -180,8 +180,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int retry_later(GcpRead *r, uint64_t retry_after) {
-        uint64_t cap = MIN(RETRY_BASE_USEC << r->attempts, RETRY_CAP_USEC);
-        uint64_t delay = MAX(cap / 2 + random_below(cap / 2 + 1), MIN(retry_after, RETRY_CAP_USEC));
+        uint64_t delay = MAX(random_backoff(RETRY_BASE_USEC, RETRY_CAP_USEC, r->attempts), MIN(retry_after, RETRY_CAP_USEC));
         r->attempts++;
         return sd_event_add_time_relative(r->g->ctx.event, &r->retry_timer, CLOCK_MONOTONIC, delay, USEC_PER_MSEC,
                                           on_retry, r);

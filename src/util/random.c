@@ -38,3 +38,12 @@ uint64_t random_below(uint64_t n) {
         while (v >= limit);
         return v % n;
 }
+
+uint64_t random_backoff(uint64_t base, uint64_t cap, unsigned attempt) {
+        uint64_t d = base;
+        for (unsigned i = 0; i < attempt && d < cap; i++)
+                d *= 2;
+        if (d > cap)
+                d = cap;
+        return d / 2 + random_below(d / 2 + 1);
+}

@@ -42,6 +42,28 @@ START_TEST(test_random) {
 }
 END_TEST
 
+/* The stores' and the Kubernetes client's retry delays: doubling from base, capped, each
+ * in [d/2, d], and spread (not one value for everyone). */
+START_TEST(test_random_backoff) {
+        const uint64_t base = 500 * USEC_PER_MSEC, cap = 30 * USEC_PER_SEC;
+        for (unsigned attempt = 0; attempt < 70; attempt++) {
+                uint64_t d = base;
+                for (unsigned i = 0; i < attempt && d < cap; i++)
+                        d *= 2;
+                d = d > cap ? cap : d;
+                uint64_t lo = UINT64_MAX, hi = 0;
+                for (int k = 0; k < 200; k++) {
+                        uint64_t v = random_backoff(base, cap, attempt);
+                        ck_assert_uint_ge(v, d / 2);
+                        ck_assert_uint_le(v, d);
+                        lo = v < lo ? v : lo;
+                        hi = v > hi ? v : hi;
+                }
+                ck_assert_uint_gt(hi - lo, d / 10);
+        }
+}
+END_TEST
+
 START_TEST(test_refresh_jitter) {
         static const uint64_t intervals[] = { 10, 997, 90 * USEC_PER_SEC, USEC_PER_HOUR, DURATION_MAX_USEC };
 
@@ -142,6 +164,7 @@ static Suite *schedule_suite(void) {
 
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_random);
+        tcase_add_test(tc, test_random_backoff);
         tcase_add_test(tc, test_refresh_jitter);
         tcase_add_test(tc, test_backoff_grows);
         tcase_add_test(tc, test_backoff_first_retry_spread);
