@@ -87,19 +87,9 @@ static void template_done(const ConfigSetting *s, void *obj) {
         erase_and_free(((FileTarget *) obj)->template_text);
 }
 
-/* Dumped with template_file: the text only when it is inline, or in the fingerprint, which
- * must change when only the file's content did. */
-static void dump_nothing(ConfigDump *d, const ConfigSetting *s, const void *obj) {
-}
-
 static void dump_template(ConfigDump *d, const ConfigSetting *s, const void *obj) {
         const FileTarget *t = obj;
-        if (t->template_file) {
-                config_dump_string(d, "template_file", t->template_file);
-                if (d->fingerprint)
-                        config_dump_string(d, "template", t->template_text);
-        } else if (t->template_text)
-                config_dump_string(d, "template", t->template_text);
+        sink_dump_template(d, t->template_file, t->template_text);
 }
 
 static bool check_path(ConfigParser *p, const config_setting_t *g, const config_setting_t *s, void *obj,
@@ -167,7 +157,7 @@ static const ConfigSetting file_target_settings[] = {
           .to_string = file_format_to_string },
         { "key", CONFIG_SETTING_STRING, offsetof(FileTarget, key), CONFIG_SETTING_DUMP_IF_SET },
         { "template", CONFIG_SETTING_STRING, offsetof(FileTarget, template_text), CONFIG_SETTING_MULTILINE,
-          .dump = dump_nothing,
+          .dump = sink_dump_nothing,
           .done = template_done },
         { "template_file", CONFIG_SETTING_STRING, offsetof(FileTarget, template_file), CONFIG_SETTING_CHECK_ALWAYS,
           .check = check_format_settings, .dump = dump_template },

@@ -120,19 +120,9 @@ static void template_done(const ConfigSetting *s, void *obj) {
         erase_and_free(((KubeTemplate *) obj)->template_text);
 }
 
-/* Dumped with template_file: the text only when it is inline, or in the fingerprint, which
- * must change when only the file's content did. */
-static void dump_nothing(ConfigDump *d, const ConfigSetting *s, const void *obj) {
-}
-
 static void dump_template(ConfigDump *d, const ConfigSetting *s, const void *obj) {
         const KubeTemplate *t = obj;
-        if (t->template_file) {
-                config_dump_string(d, "template_file", t->template_file);
-                if (d->fingerprint)
-                        config_dump_string(d, "template", t->template_text);
-        } else if (t->template_text)
-                config_dump_string(d, "template", t->template_text);
+        sink_dump_template(d, t->template_file, t->template_text);
 }
 
 /* Which of template and template_file is set, and the file's text: read_templates(); the
@@ -140,7 +130,7 @@ static void dump_template(ConfigDump *d, const ConfigSetting *s, const void *obj
 static const ConfigSetting kube_template_settings[] = {
         { "key", CONFIG_SETTING_STRING, offsetof(KubeTemplate, key), CONFIG_SETTING_REQUIRED },
         { "template", CONFIG_SETTING_STRING, offsetof(KubeTemplate, template_text), CONFIG_SETTING_MULTILINE,
-          .dump = dump_nothing, .done = template_done },
+          .dump = sink_dump_nothing, .done = template_done },
         { "template_file", CONFIG_SETTING_STRING, offsetof(KubeTemplate, template_file), .dump = dump_template },
         {}
 };

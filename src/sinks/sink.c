@@ -40,3 +40,15 @@ int sink_read_template_file(ConfigParser *p, const config_setting_t *s, const ch
         *ret = strdup(secbuf_str(b));
         return *ret ? 0 : -ENOMEM;
 }
+
+void sink_dump_template(ConfigDump *d, const char *template_file, const char *template_text) {
+        if (template_file) {
+                config_dump_string(d, "template_file", template_file);
+                if (d->fingerprint)
+                        config_dump_string(d, "template", template_text);
+        } else if (template_text)
+                config_dump_string(d, "template", template_text);
+}
+
+void sink_dump_nothing(ConfigDump *d, const ConfigSetting *s, const void *obj) {
+}

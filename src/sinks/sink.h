@@ -118,6 +118,11 @@ extern const SinkVTable *const sink_vtables[];
  * modes when the parser has them, at most TEMPLATE_FILE_MAX, no NUL byte. Errors go to the
  * parser at s. */
 int sink_read_template_file(ConfigParser *p, const config_setting_t *s, const char *path, char **ret);
+/* template and template_file are dumped together, from template_file's entry (template's own
+ * is sink_dump_nothing): the text only when it is inline, or in the fingerprint, which must
+ * change when only the file's content did. */
+void sink_dump_template(ConfigDump *d, const char *template_file, const char *template_text);
+void sink_dump_nothing(ConfigDump *d, const ConfigSetting *s, const void *obj);
 
 /* ---- the file sink's own API ---- */
 
