@@ -479,29 +479,18 @@ static void assign_names(Conv *c) {
         }
 }
 
-/* The data keys an ExternalSecret defines, which its templates may use. */
-static void gather_keys(Object *o) {
-        YamlTree *spec = yaml_tree_get(o->root, "spec", NULL);
-        YamlTree *data = NULL;
-        /* read without marking them used: the conversion reads them again */
-        for (size_t i = 0; spec && spec->kind == YAML_TREE_MAP && i < spec->n; i++)
-                if (streq(spec->keys[i], "data"))
-                        data = spec->items[i];
-        o->keys_complete = true;
-        for (size_t i = 0; spec && spec->kind == YAML_TREE_MAP && i < spec->n; i++)
-                if (streq(spec->keys[i], "dataFrom") && spec->items[i]->kind == YAML_TREE_SEQ &&
-                    spec->items[i]->n > 0)
-                        o->keys_complete = false;
+bool eso_data_may_have(const Object *o, const char *key) {
+        /* peeked, not marked used: the conversion reads these fields itself */
+        YamlTree *spec = yaml_tree_peek(o->root, "spec"), *from = yaml_tree_peek(spec, "dataFrom"),
+                 *data = yaml_tree_peek(spec, "data");
+        if (from && from->kind == YAML_TREE_SEQ && from->n > 0)
+                return true;
         for (size_t i = 0; data && data->kind == YAML_TREE_SEQ && i < data->n; i++) {
-                YamlTree *d = data->items[i];
-                for (size_t j = 0; d->kind == YAML_TREE_MAP && j < d->n; j++)
-                        if (streq(d->keys[j], "secretKey") && d->items[j]->kind == YAML_TREE_SCALAR) {
-                                if (o->n_keys < ELEMENTSOF(o->keys))
-                                        o->keys[o->n_keys++] = d->items[j]->text;
-                                else
-                                        o->keys_complete = false; /* too many to tell: no check */
-                        }
+                YamlTree *k = yaml_tree_peek(data->items[i], "secretKey");
+                if (k && k->kind == YAML_TREE_SCALAR && streq(k->text, key))
+                        return true;
         }
+        return false;
 }
 
 static size_t input_index(const Conv *c, const char *file) {
@@ -615,7 +604,6 @@ int convert_eso(const EsoInput *in, size_t n, const EsoOptions *opt, FILE *out, 
                                 if (!first)
                                         fputs(",\n", o);
                                 first = false;
-                                gather_keys(&c.objs[i]);
                                 conv_secret(&c, &c.objs[i], o);
                         }
                 fputs("\n);\n", o);

@@ -100,10 +100,7 @@ static int template_action(const char *action, size_t len, const Object *o, FILE
                                  (int) len, action);
                 return -EINVAL;
         }
-        bool known = !o->keys_complete;
-        for (size_t j = 0; j < o->n_keys && !known; j++)
-                known = streq(o->keys[j], key);
-        if (!known) {
+        if (!eso_data_may_have(o, key)) {
                 (void) !asprintf(ret_why, "{{%.*s}}: \"%s\" is not a key of this ExternalSecret's data", (int) len,
                                  action, key);
                 return -EINVAL;

@@ -29,9 +29,6 @@ typedef struct Object {
         unsigned line;
         const char *name, *ns; /* ns: metadata.namespace, else --namespace; NULL for cluster objects */
         char *conf_name;       /* the store's or secret's name in the configuration */
-        char *keys[256];       /* ExternalSecret: its data's secret keys, for the templates */
-        size_t n_keys;
-        bool keys_complete; /* no dataFrom: the keys above are all of them */
 } Object;
 
 typedef struct Error {
@@ -102,6 +99,10 @@ void eso_put_origin(FILE *b, unsigned indent, const Object *o);
 
 /* eso-stores.c: a SecretStore or ClusterSecretStore as a store block. */
 void eso_conv_store(Conv *c, const Object *o, FILE *out);
+
+/* Whether an ExternalSecret's data may hold key: one of its data[].secretKey, or anything
+ * when it has a dataFrom (known only at run time). */
+bool eso_data_may_have(const Object *o, const char *key);
 
 /* eso-template.c: an ESO (Go, engine v2) template in ours, or why not. */
 int eso_convert_template(const char *t, const Object *o, char **ret, char **ret_why);

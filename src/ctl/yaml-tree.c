@@ -196,17 +196,26 @@ int yaml_tree_load(const char *data, size_t size, YamlTree ***ret_docs, size_t *
         return 0;
 }
 
+static ssize_t member(const YamlTree *map, const char *key) {
+        for (size_t i = 0; map && map->kind == YAML_TREE_MAP && i < map->n; i++)
+                if (streq(map->keys[i], key))
+                        return (ssize_t) i;
+        return -1;
+}
+
 YamlTree *yaml_tree_get(YamlTree *map, const char *key, unsigned *ret_line) {
-        if (!map || map->kind != YAML_TREE_MAP)
+        ssize_t i = member(map, key);
+        if (i < 0)
                 return NULL;
-        for (size_t i = 0; i < map->n; i++)
-                if (streq(map->keys[i], key)) {
-                        map->used[i] = true;
-                        if (ret_line)
-                                *ret_line = map->key_lines[i];
-                        return map->items[i];
-                }
-        return NULL;
+        map->used[i] = true;
+        if (ret_line)
+                *ret_line = map->key_lines[i];
+        return map->items[i];
+}
+
+YamlTree *yaml_tree_peek(YamlTree *map, const char *key) {
+        ssize_t i = member(map, key);
+        return i < 0 ? NULL : map->items[i];
 }
 
 const char *yaml_tree_get_text(YamlTree *map, const char *key) {

@@ -40,5 +40,7 @@ void yaml_tree_free_docs(YamlTree **docs, size_t n);
 
 /* A map's member (and marks it used), or NULL; *ret_line gets the key's line. */
 YamlTree *yaml_tree_get(YamlTree *map, const char *key, unsigned *ret_line);
+/* The same without marking it used. */
+YamlTree *yaml_tree_peek(YamlTree *map, const char *key);
 /* The scalar text of a map's member, or NULL if absent, null or not a scalar. */
 const char *yaml_tree_get_text(YamlTree *map, const char *key);
