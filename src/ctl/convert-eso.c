@@ -466,6 +466,13 @@ static void assign_names(Conv *c) {
                         o->conf_name = mfree(o->conf_name);
                         continue;
                 }
+                /* a store's name is a libconfig setting's name, which starts with a letter */
+                if (store && !(o->conf_name[0] >= 'a' && o->conf_name[0] <= 'z')) {
+                        eso_fail(c, o, &nf, "\"%s\" cannot be a store name in secretsyncd: it must start with a letter",
+                                 o->conf_name);
+                        o->conf_name = mfree(o->conf_name);
+                        continue;
+                }
                 for (size_t j = 0; j < i; j++) {
                         const Object *p = &c->objs[j];
                         if (p->conf_name && streq(p->conf_name, o->conf_name) &&
