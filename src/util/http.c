@@ -594,10 +594,13 @@ int http_request(HttpPool *p, const HttpRequest *req, http_done_cb cb, void *use
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
         if (c->headers)
                 curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-        /* The only way to reach the request as curl formatted and sent it (which a watch
-         * keeps in its send buffer as long as it runs): its debug hook, told of nothing else. */
-        curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
-        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+        /* A watch keeps the request as curl formatted and sent it (tokens in it) in its send
+         * buffer as long as it runs; the only way to reach it is curl's debug hook. Other
+         * calls end soon, and curl's free() wipes. */
+        if (req->on_data) {
+                curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, on_debug);
+                curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+        }
         if (req->aws_sigv4) {
                 /* curl copies these strings and frees them unwiped when the handle goes
                  * (curl_easy_cleanup in call_free), so its copies live only as long as the call. */
