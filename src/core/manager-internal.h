@@ -133,5 +133,14 @@ void manager_queue_remove(Manager *m, SecretState *st);
 void manager_secret_sync(SecretState *st);
 void manager_first_round_check(Manager *m);
 
+void manager_maybe_exit(Manager *m);
+
+/* manager-commands.c */
+void manager_queue_on_change(Manager *m, const char *secret, const char *target, char *const *argv,
+                             uint64_t timeout_usec);
+/* The directory fsyncs, then the commands waiting for them, at idle priority. */
+void manager_flush_soon(Manager *m);
+void manager_commands_free(Manager *m);
+
 /* manager-reload.c */
 int manager_on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata);
