@@ -57,6 +57,11 @@ secrets = (
     check(any(l.startswith(bad + ":6:") and "mode" in l for l in lines), "integer mode reported on line 6")
     check(any(":6:" in l and "absolute" in l for l in lines), "relative path reported")
 
+    kt = s.write_config("kubernetes = {\n  timeout = \"10ms\";\n};\n", name="kube-timeout.conf")
+    r = run(["-c", kt, "--check-config"])
+    check(r.returncode == 2 and kt + ":2:" in r.stderr and "'timeout' must be at least 100ms" in r.stderr,
+          "kubernetes.timeout under 100ms: exit 2, file and line named")
+
     syn = s.write_config("daemon = {\n  log_level = \"info\";\n  refresh_interval = ;\n};\n", name="syntax.conf")
     r = run(["-c", syn, "--check-config"])
     check(r.returncode == 2 and r.stderr.startswith(syn + ":3:") and "syntax error" in r.stderr,
